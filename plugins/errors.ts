@@ -1,0 +1,129 @@
+// One error handler and one JSON shape for every error: `{ detail, errors? }`. Client mistakes
+// are 4xx with a clear detail, logged at info; anything else is logged with the request id and
+// answered without internals.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { classifyDbError, HttpError } from '../src/errors.js'
+import type { ErrorBody } from '../src/schemas.js'
+
+interface AjvError {
+  instancePath: string
+  keyword: string
+  params: Record<string, any>
+  message?: string
+  data?: unknown
+}
+
+const CONTEXT_NAMES: Record<string, string> = {
+  body: 'body field',
+  querystring: 'query parameter',
+  params: 'path parameter',
+  headers: 'header'
+}
+
+function fieldName(e: AjvError): string {
+  const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.')
+  if (e.keyword === 'required') return path ? `${path}.${e.params.missingProperty}` : e.params.missingProperty
+  if (e.keyword === 'additionalProperties') return path ? `${path}.${e.params.additionalProperty}` : e.params.additionalProperty
+  return path || 'non_field_errors'
+}
+
+function describe(e: AjvError): string {
+  switch (e.keyword) {
+    case 'required':
+      return 'This field is required.'
+    case 'enum':
+      return `${JSON.stringify(e.data)} is not a valid choice. Allowed values: ${(e.params.allowedValues as string[]).join(', ')}.`
+    case 'type':
+      return `Must be of type ${e.params.type}.`
+    case 'maxLength':
+      return `Ensure this field has no more than ${e.params.limit} characters.`
+    case 'minLength':
+      return e.params.limit === 1 ? 'This field may not be blank.' : `Ensure this field has at least ${e.params.limit} characters.`
+    case 'maximum':
+      return `Ensure this value is less than or equal to ${e.params.limit}.`
+    case 'minimum':
+      return `Ensure this value is greater than or equal to ${e.params.limit}.`
+    case 'format':
+      return `Must be a valid ${e.params.format}.`
+    case 'additionalProperties':
+      return 'Unknown field.'
+    default:
+      return e.message ? `${e.message.charAt(0).toUpperCase()}${e.message.slice(1)}.` : 'Invalid value.'
+  }
+}
+
+export function validationBody(errors: AjvError[], context = 'body'): ErrorBody {
+  const fields: Record<string, string[]> = {}
+  for (const e of errors) {
+    // anyOf/oneOf wrap the member errors that were already reported; they add nothing a user can act on.
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'if') continue
+    const name = fieldName(e)
+    const list = (fields[name] ??= [])
+    const msg = describe(e)
+    if (!list.includes(msg)) list.push(msg)
+  }
+  const [first] = Object.entries(fields)
+  const where = CONTEXT_NAMES[context] ?? context
+  const detail = first
+    ? first[0] === 'non_field_errors'
+      ? `Invalid ${context === 'body' ? 'request body' : where}: ${first[1][0]}`
+      : `Invalid ${where} '${first[0]}': ${first[1][0]}`
+    : 'Invalid request.'
+  return { detail, errors: fields }
+}
+
+function clientErrorDetail(err: FastifyError): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case undefined:
+      if (err instanceof SyntaxError) return 'Malformed JSON body.'
+      return err.message
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'The request body is empty but its content type is JSON.'
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'The request body is too large.'
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'Unsupported content type.'
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'The Content-Length header does not match the body.'
+    default:
+      return err.message
+  }
+}
+
+async function errorsPlugin(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof HttpError) {
+      if (err.headers) reply.headers(err.headers)
+      const body: ErrorBody = { detail: err.detail }
+      if (err.fieldErrors) body.errors = err.fieldErrors
+      request.log.info({ statusCode: err.statusCode, detail: err.detail }, 'request refused')
+      return reply.code(err.statusCode).send(body)
+    }
+    if (err.validation) {
+      request.log.info({ validation: err.validationContext }, 'validation failed')
+      return reply.code(400).send(validationBody(err.validation as AjvError[], err.validationContext))
+    }
+    const db = classifyDbError(err)
+    if (db) {
+      if (db.headers) reply.headers(db.headers)
+      if (db.statusCode >= 500) request.log.warn({ err }, 'database unavailable')
+      else request.log.info({ code: (err as any).code }, 'database rejected a value')
+      return reply.code(db.statusCode).send({ detail: db.detail })
+    }
+    const status = err.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      request.log.info({ statusCode: status, code: err.code }, 'client error')
+      return reply.code(status).send({ detail: clientErrorDetail(err) })
+    }
+    request.log.error({ err }, 'unhandled error')
+    return reply.code(status >= 500 && status < 600 ? status : 500).send({ detail: 'Internal server error.' })
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ detail: 'Not found.' })
+  })
+}
+
+export default fp(errorsPlugin, { name: 'errors' })

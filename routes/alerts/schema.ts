@@ -1,0 +1,59 @@
+import { Type } from '@sinclair/typebox'
+import { ALERT_STATUSES, type Alert } from '../../src/db/schema.js'
+import { IsoDate, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
+import { EventTypeSchema, Severity } from '../events/schema.js'
+
+export const AlertStatus = StringEnum(ALERT_STATUSES, { description: 'Open, Acknowledged or Resolved' })
+
+export const AlertOut = Type.Object(
+  {
+    id: Type.Integer(),
+    event: Type.Integer({ description: 'The id of the event that raised the alert' }),
+    status: AlertStatus,
+    severity: Severity,
+    event_type: EventTypeSchema,
+    source: Type.String(),
+    created_at: Timestamp,
+    updated_at: Timestamp
+  },
+  {
+    examples: [
+      {
+        id: 7,
+        event: 42,
+        status: 'Open',
+        severity: 'High',
+        event_type: 'intrusion',
+        source: 'fw-edge-01',
+        created_at: '2026-11-24T10:00:00.000Z',
+        updated_at: '2026-11-24T10:00:00.000Z'
+      }
+    ]
+  }
+)
+
+export const AlertQuery = Type.Object({
+  ...PageQuery,
+  severity: Type.Optional(Severity),
+  status: Type.Optional(AlertStatus),
+  event_type: Type.Optional(EventTypeSchema),
+  source: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  created_after: Type.Optional(IsoDate),
+  created_before: Type.Optional(IsoDate)
+})
+
+export const AlertPatch = Type.Object(
+  { status: AlertStatus },
+  { additionalProperties: false, examples: [{ status: 'Acknowledged' }] }
+)
+
+export const alertOut = (a: Alert) => ({
+  id: a.id,
+  event: a.eventId,
+  status: a.status,
+  severity: a.severity,
+  event_type: a.eventType,
+  source: a.source,
+  created_at: a.createdAt.toISOString(),
+  updated_at: a.updatedAt.toISOString()
+})

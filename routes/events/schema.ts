@@ -1,0 +1,84 @@
+// Event schemas: the request shapes validated on the way in and the response shape that is the
+// allow-list of what leaves the server.
+import { Type, type Static } from '@sinclair/typebox'
+import { EVENT_TYPES, SEVERITIES, type Event } from '../../src/db/schema.js'
+import { IsoDate, NullableTimestamp, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
+
+export const Severity = StringEnum(SEVERITIES, { description: 'Low, Medium, High or Critical' })
+export const EventTypeSchema = StringEnum(EVENT_TYPES, { description: 'intrusion, malware or anomaly' })
+export const MAX_DESCRIPTION = 10_000
+
+export const Source = Type.String({ minLength: 1, maxLength: 255, pattern: '\\S', description: 'Where the event came from' })
+export const Attributes = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
+  description: 'Free-form details from the source, kept for forensics'
+})
+
+export const EventBody = Type.Object(
+  {
+    source: Source,
+    event_type: EventTypeSchema,
+    severity: Severity,
+    description: Type.Optional(Type.String({ maxLength: MAX_DESCRIPTION })),
+    occurred_at: Type.Optional(Type.Union([IsoDate, Type.Null()], { description: "The source's own time" })),
+    external_id: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], { description: "The sender's id" })
+    ),
+    attributes: Type.Optional(Attributes)
+  },
+  {
+    additionalProperties: false,
+    examples: [{ source: 'fw-edge-01', event_type: 'intrusion', severity: 'High', description: 'Port scan from 203.0.113.7' }]
+  }
+)
+export type EventBodyT = Static<typeof EventBody>
+export const EventPatch = Type.Partial(EventBody, { additionalProperties: false })
+
+export const EventOut = Type.Object(
+  {
+    id: Type.Integer(),
+    source: Type.String(),
+    event_type: EventTypeSchema,
+    severity: Severity,
+    description: Type.String(),
+    timestamp: Timestamp,
+    occurred_at: NullableTimestamp,
+    external_id: Type.Union([Type.String(), Type.Null()]),
+    attributes: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])
+  },
+  {
+    examples: [
+      {
+        id: 42,
+        source: 'fw-edge-01',
+        event_type: 'intrusion',
+        severity: 'High',
+        description: 'Port scan from 203.0.113.7',
+        timestamp: '2026-11-24T10:00:00.000Z',
+        occurred_at: null,
+        external_id: null,
+        attributes: null
+      }
+    ]
+  }
+)
+
+export const EventQuery = Type.Object({
+  ...PageQuery,
+  severity: Type.Optional(Severity),
+  event_type: Type.Optional(EventTypeSchema),
+  source: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  timestamp_after: Type.Optional(IsoDate),
+  timestamp_before: Type.Optional(IsoDate)
+})
+
+export const eventOut = (e: Event) => ({
+  id: e.id,
+  source: e.source,
+  event_type: e.eventType,
+  severity: e.severity,
+  description: e.description,
+  timestamp: e.timestamp.toISOString(),
+  occurred_at: e.occurredAt ? e.occurredAt.toISOString() : null,
+  external_id: e.externalId,
+  attributes: (e.attributes ?? null) as Record<string, unknown> | null
+})

@@ -1,0 +1,32 @@
+// Roles map to permission sets in this one table; routes declare the permission they need and
+// the rbac plugin enforces it.
+import type { Role } from '../db/schema.js'
+
+export const PERMISSIONS = [
+  'self', // any signed-in user acting on their own account
+  'events:read',
+  'events:write',
+  'events:ingest',
+  'alerts:read',
+  'alerts:create',
+  'alerts:update',
+  'incidents:read',
+  'incidents:write',
+  'incidents:delete',
+  'users:manage',
+  'ingest-keys:manage',
+  'audit:read'
+] as const
+export type Permission = (typeof PERMISSIONS)[number]
+
+/** An ingest key is a machine credential: it may ingest events and nothing else. */
+export type PrincipalRole = Role | 'ingest-key'
+
+export const ROLE_PERMISSIONS: Record<PrincipalRole, ReadonlySet<Permission>> = {
+  admin: new Set(PERMISSIONS),
+  analyst: new Set<Permission>(['self', 'alerts:read', 'incidents:read', 'incidents:write']),
+  viewer: new Set<Permission>(['self', 'alerts:read', 'incidents:read']),
+  'ingest-key': new Set<Permission>(['events:ingest'])
+}
+
+export const can = (role: PrincipalRole, permission: Permission) => ROLE_PERMISSIONS[role].has(permission)

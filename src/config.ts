@@ -1,0 +1,106 @@
+// One TypeBox schema for all of Vigil's configuration. Environment variables are converted,
+// defaulted and checked once at start; a bad value stops the process with the variable's name.
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development'
+  }),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Int(3000),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' }
+  ),
+  /** PostgreSQL connection string; without it Vigil runs on embedded PGlite in DATA_DIR. */
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  DATA_DIR: Type.String({ default: './data' }),
+  DB_POOL_MAX: Int(10, 1),
+  /** How long a query may wait for the database before the request gets a 503. */
+  DB_TIMEOUT_MS: Int(5000, 100),
+  JWT_SECRET: Type.Optional(Type.String()),
+  JWT_ISSUER: Type.String({ default: 'vigil' }),
+  JWT_AUDIENCE: Type.String({ default: 'vigil-api' }),
+  ACCESS_TOKEN_TTL: Int(900, 1),
+  REFRESH_TOKEN_TTL: Int(7 * 24 * 3600, 1),
+  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3 })),
+  REGISTRATION_ENABLED: Type.Boolean({ default: false }),
+  PASSWORD_MIN_LENGTH: Int(12, 8),
+  TRUST_PROXY: Type.Boolean({ default: false }),
+  /** Comma-separated CORS allow-list; empty means CORS stays off. */
+  CORS_ORIGINS: Type.String({ default: '' }),
+  /** Largest JSON body for ordinary API routes. */
+  BODY_LIMIT: Int(1024 * 1024, 1024),
+  INGEST_MAX_BODY_BYTES: Int(10 * 1024 * 1024, 1024),
+  INGEST_MAX_DECOMPRESSED_BYTES: Int(100 * 1024 * 1024, 1024),
+  INGEST_MAX_RECORDS: Int(10_000, 1),
+  INGEST_MAX_ATTRIBUTES_BYTES: Int(16 * 1024, 256),
+  LOGIN_RATE_LIMIT: Int(10, 1),
+  LOGIN_RATE_WINDOW_MS: Int(60_000, 1000)
+})
+
+export type Config = Static<typeof ConfigSchema> & { JWT_SECRET: string }
+
+export class ConfigError extends Error {}
+
+/**
+ * Builds the configuration from environment-like input. Unknown keys are ignored, so
+ * `process.env` can be passed as is; `overrides` lets tests inject values.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Static<typeof ConfigSchema>> = {}
+): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const v = env[key]
+    if (v !== undefined && v !== '') raw[key] = v
+  }
+  Object.assign(raw, overrides)
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw))
+  const errors = [...Value.Errors(ConfigSchema, converted)]
+  if (errors.length > 0) {
+    const e = errors[0]
+    const name = e.path.replace(/^\//, '') || 'configuration'
+    throw new ConfigError(`Invalid configuration: ${name} ${e.message}`)
+  }
+  const config = converted as Static<typeof ConfigSchema>
+  return { ...config, JWT_SECRET: resolveJwtSecret(config) }
+}
+
+/**
+ * Production requires a real secret. In development Vigil makes one and keeps it in DATA_DIR,
+ * so tokens survive a restart.
+ */
+function resolveJwtSecret(config: Static<typeof ConfigSchema>): string {
+  const secret = config.JWT_SECRET
+  if (secret !== undefined) {
+    if (config.NODE_ENV === 'production' && Buffer.byteLength(secret) < 32) {
+      throw new ConfigError('Invalid configuration: JWT_SECRET must be at least 32 bytes in production')
+    }
+    return secret
+  }
+  if (config.NODE_ENV === 'production') {
+    throw new ConfigError('Invalid configuration: JWT_SECRET is required in production (at least 32 bytes)')
+  }
+  const dir = resolve(config.DATA_DIR)
+  const file = join(dir, 'jwt-secret')
+  try {
+    const existing = readFileSync(file, 'utf8').trim()
+    if (existing.length >= 32) return existing
+  } catch {
+    // No secret kept yet: make one below.
+  }
+  mkdirSync(dir, { recursive: true })
+  const generated = randomBytes(48).toString('base64url')
+  writeFileSync(file, generated, { mode: 0o600 })
+  return generated
+}

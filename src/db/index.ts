@@ -1,0 +1,106 @@
+// Opens the system of record: PostgreSQL through postgres.js when a URL is given, otherwise the
+// embedded PGlite in DATA_DIR. Both expose the same Drizzle API, schema and migrations.
+import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { PGlite } from '@electric-sql/pglite'
+import { sql } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+import * as schema from './schema.js'
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
+/** What a Drizzle transaction callback receives; same query API as Db. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url))
+
+export interface Database {
+  db: Db
+  kind: 'postgres' | 'pglite'
+  /** The postgres.js client, for the ingestion hot path (COPY); undefined on PGlite. */
+  pg?: postgres.Sql
+  /** Resolves after a real round trip, rejects when the database does not answer in time. */
+  ping(timeoutMs: number): Promise<void>
+  migrate(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL URL; when absent PGlite is used. */
+  url?: string
+  /** PGlite data directory; `memory://` keeps it in memory (tests). */
+  dataDir?: string
+  poolMax?: number
+  /** Bounds on connecting and on each statement, so a dead database gives errors, not hangs. */
+  timeoutMs?: number
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  return opts.url ? openPostgres(opts.url, opts) : openPglite(opts.dataDir ?? './data')
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`${what} timed out`), { code: 'DB_TIMEOUT' })), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
+async function openPostgres(url: string, opts: DatabaseOptions): Promise<Database> {
+  const timeoutMs = opts.timeoutMs ?? 5000
+  const pg = postgres(url, {
+    max: opts.poolMax ?? 10,
+    connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { statement_timeout: timeoutMs * 6, application_name: 'vigil' }
+  })
+  const db = drizzlePostgres(pg, { schema }) as unknown as Db
+  return {
+    db,
+    kind: 'postgres',
+    pg,
+    ping: (ms) => withTimeout(pg`select 1`.then(() => undefined), ms, 'database ping'),
+    async migrate() {
+      // An advisory lock, held on a reserved connection while the migrator runs on the pool,
+      // keeps two instances starting together from migrating at once.
+      const lockConn = await pg.reserve()
+      try {
+        await lockConn`select pg_advisory_lock(727274)`
+        await migratePostgres(db, { migrationsFolder: MIGRATIONS_DIR })
+      } finally {
+        await lockConn`select pg_advisory_unlock(727274)`.catch(() => {})
+        lockConn.release()
+      }
+    },
+    close: () => pg.end({ timeout: 5 })
+  }
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  let client: PGlite
+  if (dataDir.startsWith('memory://')) {
+    client = new PGlite()
+  } else {
+    const dir = resolve(dataDir, 'pglite')
+    mkdirSync(dir, { recursive: true })
+    client = new PGlite(dir)
+  }
+  await client.waitReady
+  const db = drizzlePglite(client, { schema }) as unknown as Db
+  return {
+    db,
+    kind: 'pglite',
+    ping: (ms) => withTimeout(db.execute(sql`select 1`).then(() => undefined), ms, 'database ping'),
+    migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }),
+    close: () => client.close()
+  }
+}
+
+export { schema }

@@ -1,0 +1,235 @@
+// The Drizzle schema: the one description of Vigil's tables. drizzle-kit generates the migrations
+// in drizzle/ from this file; never edit a released migration by hand.
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  inet,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar
+} from 'drizzle-orm/pg-core'
+
+export const SEVERITIES = ['Low', 'Medium', 'High', 'Critical'] as const
+export const EVENT_TYPES = ['intrusion', 'malware', 'anomaly'] as const
+export const ALERT_STATUSES = ['Open', 'Acknowledged', 'Resolved'] as const
+export const ROLES = ['admin', 'analyst', 'viewer'] as const
+export const INCIDENT_STATUSES = ['Open', 'Investigating', 'Contained', 'Resolved', 'Closed'] as const
+export const ENTITY_TYPES = ['ip', 'domain', 'url', 'hostname', 'user', 'file_hash', 'email', 'other'] as const
+
+export type Severity = (typeof SEVERITIES)[number]
+export type EventType = (typeof EVENT_TYPES)[number]
+export type AlertStatus = (typeof ALERT_STATUSES)[number]
+export type Role = (typeof ROLES)[number]
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number]
+export type EntityType = (typeof ENTITY_TYPES)[number]
+
+/** Severities that raise an alert automatically. */
+export const ALERTING_SEVERITIES: readonly Severity[] = ['High', 'Critical']
+
+export const severityEnum = pgEnum('severity', SEVERITIES)
+export const eventTypeEnum = pgEnum('event_type', EVENT_TYPES)
+export const alertStatusEnum = pgEnum('alert_status', ALERT_STATUSES)
+export const roleEnum = pgEnum('user_role', ROLES)
+export const incidentStatusEnum = pgEnum('incident_status', INCIDENT_STATUSES)
+export const entityTypeEnum = pgEnum('entity_type', ENTITY_TYPES)
+
+const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+
+export const users = pgTable(
+  'users',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    username: varchar('username', { length: 150 }).notNull(),
+    email: varchar('email', { length: 254 }),
+    passwordHash: text('password_hash').notNull(),
+    role: roleEnum('role').notNull().default('viewer'),
+    isActive: boolean('is_active').notNull().default(true),
+    // Bumped whenever a user's tokens must stop working (deactivation, role or password change);
+    // every access token carries the version it was issued under.
+    tokenVersion: integer('token_version').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    // Usernames and emails are unique regardless of case: "Alice" and "alice" are one person.
+    uniqueIndex('users_username_lower_idx').on(sql`lower(${t.username})`),
+    uniqueIndex('users_email_lower_idx').on(sql`lower(${t.email})`)
+  ]
+)
+
+export const events = pgTable(
+  'events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    source: varchar('source', { length: 255 }).notNull(),
+    eventType: eventTypeEnum('event_type').notNull(),
+    severity: severityEnum('severity').notNull(),
+    description: text('description').notNull().default(''),
+    // Set by the server when the event is stored.
+    timestamp: timestamp('timestamp', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    // The source's own time, when a shipper sends one.
+    occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }),
+    // The sender's id: with source it makes shipper retries idempotent.
+    externalId: varchar('external_id', { length: 255 }),
+    attributes: jsonb('attributes')
+  },
+  (t) => [
+    index('events_timestamp_id_idx').on(t.timestamp.desc(), t.id.desc()),
+    index('events_severity_idx').on(t.severity, t.timestamp.desc()),
+    index('events_event_type_idx').on(t.eventType, t.timestamp.desc()),
+    index('events_source_idx').on(t.source, t.timestamp.desc()),
+    uniqueIndex('events_source_external_id_idx').on(t.source, t.externalId),
+    check('events_source_not_empty', sql`char_length(${t.source}) >= 1`)
+  ]
+)
+
+export const alerts = pgTable(
+  'alerts',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    // One alert per event at most: the unique index is what makes "exactly one" hold under races.
+    eventId: bigint('event_id', { mode: 'number' })
+      .notNull()
+      .references(() => events.id, { onDelete: 'cascade' }),
+    status: alertStatusEnum('status').notNull().default('Open'),
+    // Copied from the event so alert filters need no join.
+    severity: severityEnum('severity').notNull(),
+    eventType: eventTypeEnum('event_type').notNull(),
+    source: varchar('source', { length: 255 }).notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    uniqueIndex('alerts_event_id_idx').on(t.eventId),
+    index('alerts_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('alerts_status_idx').on(t.status, t.createdAt.desc()),
+    index('alerts_severity_idx').on(t.severity, t.createdAt.desc()),
+    index('alerts_source_idx').on(t.source, t.createdAt.desc())
+  ]
+)
+
+export const incidents = pgTable(
+  'incidents',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    title: varchar('title', { length: 200 }).notNull(),
+    description: text('description').notNull().default(''),
+    severity: severityEnum('severity').notNull(),
+    status: incidentStatusEnum('status').notNull().default('Open'),
+    assigneeId: bigint('assignee_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    createdById: bigint('created_by_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    index('incidents_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('incidents_status_idx').on(t.status),
+    index('incidents_assignee_idx').on(t.assigneeId)
+  ]
+)
+
+export const incidentAlerts = pgTable(
+  'incident_alerts',
+  {
+    incidentId: bigint('incident_id', { mode: 'number' })
+      .notNull()
+      .references(() => incidents.id, { onDelete: 'cascade' }),
+    alertId: bigint('alert_id', { mode: 'number' })
+      .notNull()
+      .references(() => alerts.id, { onDelete: 'cascade' }),
+    linkedAt: timestamp('linked_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+  },
+  (t) => [primaryKey({ columns: [t.incidentId, t.alertId] }), index('incident_alerts_alert_idx').on(t.alertId)]
+)
+
+export const incidentEntities = pgTable(
+  'incident_entities',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    incidentId: bigint('incident_id', { mode: 'number' })
+      .notNull()
+      .references(() => incidents.id, { onDelete: 'cascade' }),
+    type: entityTypeEnum('type').notNull(),
+    value: varchar('value', { length: 2048 }).notNull(),
+    createdAt: createdAt()
+  },
+  (t) => [uniqueIndex('incident_entities_unique_idx').on(t.incidentId, t.type, t.value)]
+)
+
+export const ingestKeys = pgTable(
+  'ingest_keys',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    name: varchar('name', { length: 100 }).notNull(),
+    // SHA-256 of a 256-bit random secret: a fast hash is enough for a secret with that much
+    // entropy, and ingestion checks it on every request.
+    keyHash: varchar('key_hash', { length: 64 }).notNull(),
+    // The first characters of the key, so operators can tell keys apart without the secret.
+    prefix: varchar('prefix', { length: 16 }).notNull(),
+    defaults: jsonb('defaults').notNull().default({}),
+    createdById: bigint('created_by_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' })
+  },
+  (t) => [uniqueIndex('ingest_keys_key_hash_idx').on(t.keyHash)]
+)
+
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    // The refresh token's jti claim.
+    id: uuid('id').primaryKey(),
+    // Every token produced by rotating one login shares a family; reuse of a rotated token
+    // revokes the whole family.
+    familyId: uuid('family_id').notNull(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date' }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' })
+  },
+  (t) => [index('refresh_tokens_family_idx').on(t.familyId), index('refresh_tokens_user_idx').on(t.userId)]
+)
+
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    createdAt: createdAt(),
+    actorId: bigint('actor_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    // Kept as text too, so the trail still names the actor after the user is deleted.
+    actor: varchar('actor', { length: 255 }),
+    action: varchar('action', { length: 64 }).notNull(),
+    targetType: varchar('target_type', { length: 32 }),
+    targetId: varchar('target_id', { length: 64 }),
+    before: jsonb('before'),
+    after: jsonb('after'),
+    ip: inet('ip')
+  },
+  (t) => [
+    index('audit_log_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('audit_log_action_idx').on(t.action, t.createdAt.desc()),
+    index('audit_log_target_idx').on(t.targetType, t.targetId)
+  ]
+)
+
+export type User = typeof users.$inferSelect
+export type Event = typeof events.$inferSelect
+export type Alert = typeof alerts.$inferSelect
+export type Incident = typeof incidents.$inferSelect
+export type IncidentEntity = typeof incidentEntities.$inferSelect
+export type IngestKey = typeof ingestKeys.$inferSelect

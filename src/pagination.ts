@@ -1,0 +1,44 @@
+// Page-number pagination with the envelope REST clients of the Django original parse:
+// { count, next, previous, results }, with next/previous as full URLs.
+import type { FastifyRequest } from 'fastify'
+import { HttpError } from './errors.js'
+
+export const DEFAULT_PAGE_SIZE = 20
+export const MAX_PAGE_SIZE = 100
+
+export interface PageRequest {
+  page: number
+  pageSize: number
+  offset: number
+}
+
+export function pageRequest(query: { page?: number; page_size?: number }): PageRequest {
+  const page = query.page ?? 1
+  const pageSize = Math.min(query.page_size ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+  return { page, pageSize, offset: (page - 1) * pageSize }
+}
+
+function pageUrl(request: FastifyRequest, page: number): string {
+  const url = new URL(request.url, `${request.protocol}://${request.host}`)
+  if (page === 1) url.searchParams.delete('page')
+  else url.searchParams.set('page', String(page))
+  return url.toString()
+}
+
+export interface PageEnvelope<T> {
+  count: number
+  next: string | null
+  previous: string | null
+  results: T[]
+}
+
+/** Wraps one page of results. A page past the last one is a 404, as in DRF. */
+export function envelope<T>(request: FastifyRequest, p: PageRequest, count: number, results: T[]): PageEnvelope<T> {
+  if (p.page > 1 && p.offset >= count) throw new HttpError(404, 'Invalid page.')
+  return {
+    count,
+    next: p.offset + results.length < count ? pageUrl(request, p.page + 1) : null,
+    previous: p.page > 1 ? pageUrl(request, p.page - 1) : null,
+    results
+  }
+}

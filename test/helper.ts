@@ -1,0 +1,90 @@
+// Builds the real app (same factory and options as production) on a fresh database of its own:
+// a new PostgreSQL database when TEST_DATABASE_URL is set, otherwise an in-memory PGlite.
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance, InjectOptions } from 'fastify'
+import postgres from 'postgres'
+import { buildApp } from '../src/app.js'
+import { loadConfig, type ConfigSchema } from '../src/config.js'
+import type { Role, User } from '../src/db/schema.js'
+import { createUser } from '../src/services/users.js'
+import type { Static } from '@sinclair/typebox'
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** Creates an empty PostgreSQL database for one test file and drops it afterwards. */
+export async function freshDatabaseUrl(t: Teardown): Promise<string | undefined> {
+  const base = process.env.TEST_DATABASE_URL
+  if (!base) return undefined
+  const name = `vigil_test_${randomBytes(6).toString('hex')}`
+  const admin = postgres(base, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name}`)
+  await admin.end()
+  t.teardown(async () => {
+    const a = postgres(base, { max: 1, onnotice: () => {} })
+    await a.unsafe(`drop database if exists ${name} with (force)`)
+    await a.end()
+  })
+  const url = new URL(base)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export type Overrides = Partial<Static<typeof ConfigSchema>>
+
+export async function build(t: Teardown, overrides: Overrides = {}): Promise<FastifyInstance> {
+  const url = await freshDatabaseUrl(t)
+  const config = loadConfig(
+    {},
+    {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      JWT_SECRET: TEST_JWT_SECRET,
+      DATA_DIR: 'memory://',
+      ...(url ? { DATABASE_URL: url } : {}),
+      ...overrides
+    }
+  )
+  const app = await buildApp({ config })
+  // Registered after the database teardown, so it runs first (tap runs teardowns in reverse).
+  t.teardown(() => app.close())
+  return app
+}
+
+export interface TestUser {
+  user: User
+  password: string
+  token: string
+  refresh: string
+  auth: { authorization: string }
+}
+
+let counter = 0
+export async function makeUser(app: FastifyInstance, role: Role, opts: { username?: string; email?: string } = {}): Promise<TestUser> {
+  counter += 1
+  const username = opts.username ?? `${role}${counter}`
+  const password = `pw-${randomBytes(8).toString('hex')}-long`
+  const user = await createUser(app.db, { username, email: opts.email ?? `${username}@example.test`, password, role })
+  const pair = await app.tokens.issue(user)
+  return { user, password, token: pair.access, refresh: pair.refresh, auth: { authorization: `Bearer ${pair.access}` } }
+}
+
+/** One user of each role, for role-matrix tests. */
+export async function makeRoles(app: FastifyInstance) {
+  const [admin, analyst, viewer] = await Promise.all([makeUser(app, 'admin'), makeUser(app, 'analyst'), makeUser(app, 'viewer')])
+  return { admin, analyst, viewer }
+}
+
+export async function inject(app: FastifyInstance, opts: InjectOptions) {
+  const res = await app.inject(opts)
+  let body: any
+  try {
+    body = res.body ? JSON.parse(res.body) : undefined
+  } catch {
+    body = res.body
+  }
+  return { status: res.statusCode, body, headers: res.headers, raw: res }
+}
