@@ -61,9 +61,9 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
     onnotice: () => {},
     connection: { statement_timeout: timeoutMs * 6, application_name: 'vigil' }
   })
-  const db = drizzlePostgres(pg, { schema }) as unknown as Db
+  const pdb = drizzlePostgres(pg, { schema })
   return {
-    db,
+    db: pdb as unknown as Db,
     kind: 'postgres',
     pg,
     ping: (ms) => withTimeout(pg`select 1`.then(() => undefined), ms, 'database ping'),
@@ -73,7 +73,7 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
       const lockConn = await pg.reserve()
       try {
         await lockConn`select pg_advisory_lock(727274)`
-        await migratePostgres(db, { migrationsFolder: MIGRATIONS_DIR })
+        await migratePostgres(pdb, { migrationsFolder: MIGRATIONS_DIR })
       } finally {
         await lockConn`select pg_advisory_unlock(727274)`.catch(() => {})
         lockConn.release()
