@@ -8,6 +8,7 @@ import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hashIngestKey, readCredential } from '../src/auth/ingest-keys.js'
+import type { Db, Tx } from '../src/db/index.js'
 import { ingestKeys, refreshTokens, users, type Role } from '../src/db/schema.js'
 import { HttpError, INVALID_TOKEN, UNAUTHENTICATED } from '../src/errors.js'
 
@@ -96,7 +97,7 @@ async function authPlugin(app: FastifyInstance) {
     }
   }
 
-  async function newPair(userId: number, tokenVersion: number, familyId: string, db = app.db): Promise<TokenPair> {
+  async function newPair(userId: number, tokenVersion: number, familyId: string, db: Db | Tx = app.db): Promise<TokenPair> {
     const jti = randomUUID()
     const expiresAt = new Date(Date.now() + config.REFRESH_TOKEN_TTL * 1000)
     await db.insert(refreshTokens).values({ id: jti, familyId, userId, expiresAt })
@@ -115,7 +116,7 @@ async function authPlugin(app: FastifyInstance) {
       const claims = verify(refreshToken)
       if (claims.typ !== 'refresh' || !claims.jti || !claims.fam) throw invalid('Token has wrong type')
       const userId = Number(claims.sub)
-      return app.db.transaction(async (tx) => {
+      const result = await app.db.transaction(async (tx) => {
         const [used] = await tx
           .update(refreshTokens)
           .set({ usedAt: sql`now()` })
@@ -128,24 +129,25 @@ async function authPlugin(app: FastifyInstance) {
             )
           )
           .returning({ familyId: refreshTokens.familyId, userId: refreshTokens.userId })
-        if (!used) {
-          // Already rotated (or revoked): someone replays an old token, so the whole family goes.
-          await tx
-            .update(refreshTokens)
-            .set({ revokedAt: sql`now()` })
-            .where(and(eq(refreshTokens.familyId, claims.fam!), isNull(refreshTokens.revokedAt)))
-          throw invalid('Token is invalid or expired')
-        }
+        if (!used) return 'reused' as const
         const [user] = await tx
           .select({ id: users.id, tokenVersion: users.tokenVersion, isActive: users.isActive })
           .from(users)
           .where(eq(users.id, used.userId))
-        if (!user || !user.isActive || user.tokenVersion !== claims.tv || user.id !== userId) {
-          throw invalid('Token is invalid or expired')
-        }
-        const pair = await newPair(user.id, user.tokenVersion, used.familyId, tx as any)
+        if (!user || !user.isActive || user.tokenVersion !== claims.tv || user.id !== userId) return 'invalid' as const
+        const pair = await newPair(user.id, user.tokenVersion, used.familyId, tx)
         return { ...pair, userId: user.id }
       })
+      if (result === 'reused') {
+        // Already rotated (or revoked): someone replays an old token, so the whole family goes.
+        // Outside the transaction above, so the revocation is not rolled back with the refusal.
+        await app.db
+          .update(refreshTokens)
+          .set({ revokedAt: sql`now()` })
+          .where(and(eq(refreshTokens.familyId, claims.fam), isNull(refreshTokens.revokedAt)))
+      }
+      if (typeof result === 'string') throw invalid('Token is invalid or expired')
+      return result
     },
 
     async revokeFamily(refreshToken: string, userId: number) {

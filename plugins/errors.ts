@@ -76,9 +76,9 @@ export function validationBody(errors: AjvError[], context = 'body'): ErrorBody 
 function clientErrorDetail(err: FastifyError): string {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'Malformed JSON body.'
     case undefined:
-      if (err instanceof SyntaxError) return 'Malformed JSON body.'
-      return err.message
+      return err instanceof SyntaxError ? 'Malformed JSON body.' : err.message
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return 'The request body is empty but its content type is JSON.'
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

@@ -48,7 +48,7 @@ function makeAjv(opts: AjvOptions) {
   return ajv
 }
 
-export function createServer(config: Config): FastifyInstance {
+export function createServer(config: Config, logStream?: { write(msg: string): void }): FastifyInstance {
   // Query strings and path params arrive as text and are coerced to the schema's types; bodies
   // are JSON and must carry the right types already ("5" is not a number, an object is not a string).
   const coercing = makeAjv({ coerceTypes: 'array' })
@@ -57,7 +57,8 @@ export function createServer(config: Config): FastifyInstance {
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
-      redact: { paths: REDACT, censor: '[redacted]' }
+      redact: { paths: REDACT, censor: '[redacted]' },
+      ...(logStream && { stream: logStream })
     },
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -81,10 +82,12 @@ export function createServer(config: Config): FastifyInstance {
 
 export interface BuildOptions {
   config: Config
+  /** Where log lines go (stdout by default); tests read them to prove secrets stay out. */
+  logStream?: { write(msg: string): void }
 }
 
-export async function buildApp({ config }: BuildOptions): Promise<FastifyInstance> {
-  const app = createServer(config)
+export async function buildApp({ config, logStream }: BuildOptions): Promise<FastifyInstance> {
+  const app = createServer(config, logStream)
   await app.register(configPlugin, { config })
   await app.register(dbPlugin)
   await app.register(authPlugin)

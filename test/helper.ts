@@ -35,7 +35,11 @@ export async function freshDatabaseUrl(t: Teardown): Promise<string | undefined>
 
 export type Overrides = Partial<Static<typeof ConfigSchema>>
 
-export async function build(t: Teardown, overrides: Overrides = {}): Promise<FastifyInstance> {
+export async function build(
+  t: Teardown,
+  overrides: Overrides = {},
+  logStream?: { write(msg: string): void }
+): Promise<FastifyInstance> {
   const url = await freshDatabaseUrl(t)
   const config = loadConfig(
     {},
@@ -48,7 +52,7 @@ export async function build(t: Teardown, overrides: Overrides = {}): Promise<Fas
       ...overrides
     }
   )
-  const app = await buildApp({ config })
+  const app = await buildApp({ config, logStream })
   // Registered after the database teardown, so it runs first (tap runs teardowns in reverse).
   t.teardown(() => app.close())
   return app
