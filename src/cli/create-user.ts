@@ -1,0 +1,71 @@
+// `npm run user:create -- --username alice --role admin [--email alice@example.org]`
+// The equivalent of Django's createsuperuser. The password comes from VIGIL_PASSWORD or, when
+// that is unset, from a prompt that does not echo. On the embedded database, stop the server
+// first: PGlite allows one process at a time.
+import { parseArgs } from 'node:util'
+import { passwordProblem } from '../auth/passwords.js'
+import { loadConfig } from '../config.js'
+import { openDatabase } from '../db/index.js'
+import { ROLES, type Role } from '../db/schema.js'
+import { HttpError } from '../errors.js'
+import { createUser } from '../services/users.js'
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`)
+  process.exit(2)
+}
+
+async function promptHidden(question: string): Promise<string> {
+  if (!process.stdin.isTTY) fail('No VIGIL_PASSWORD set and no terminal to prompt on.')
+  process.stdout.write(question)
+  process.stdin.setRawMode(true)
+  process.stdin.resume()
+  process.stdin.setEncoding('utf8')
+  return new Promise((resolve) => {
+    let value = ''
+    const onData = (ch: string) => {
+      if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+        process.stdin.setRawMode(false)
+        process.stdin.pause()
+        process.stdin.off('data', onData)
+        process.stdout.write('\n')
+        resolve(value)
+      } else if (ch === '\u0003') {
+        process.exit(130)
+      } else if (ch === '\u007f') {
+        value = value.slice(0, -1)
+      } else {
+        value += ch
+      }
+    }
+    process.stdin.on('data', onData)
+  })
+}
+
+const { values } = parseArgs({
+  options: { username: { type: 'string' }, email: { type: 'string' }, role: { type: 'string', default: 'admin' } }
+})
+if (!values.username) fail('Usage: npm run user:create -- --username NAME [--role admin|analyst|viewer] [--email EMAIL]')
+if (!ROLES.includes(values.role as Role)) fail(`--role must be one of ${ROLES.join(', ')}`)
+
+const config = loadConfig()
+let password = process.env.VIGIL_PASSWORD
+if (!password) {
+  password = await promptHidden('Password: ')
+  const again = await promptHidden('Password (again): ')
+  if (password !== again) fail('Passwords do not match.')
+}
+const problem = passwordProblem({ password, username: values.username, email: values.email, minLength: config.PASSWORD_MIN_LENGTH })
+if (problem) fail(problem)
+
+const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, timeoutMs: config.DB_TIMEOUT_MS })
+try {
+  await database.migrate()
+  const user = await createUser(database.db, { username: values.username, email: values.email ?? null, password, role: values.role as Role })
+  process.stdout.write(`created ${user.role} '${user.username}' (id ${user.id})\n`)
+} catch (err) {
+  if (err instanceof HttpError) fail(err.detail)
+  throw err
+} finally {
+  await database.close()
+}
