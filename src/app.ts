@@ -11,6 +11,7 @@ import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
 import rbacPlugin from '../plugins/rbac.js'
+import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import alertRoutes from '../routes/alerts/index.js'
 import eventRoutes from '../routes/events/index.js'
@@ -89,6 +90,7 @@ export interface BuildOptions {
 export async function buildApp({ config, logStream }: BuildOptions): Promise<FastifyInstance> {
   const app = createServer(config, logStream)
   await app.register(configPlugin, { config })
+  await app.register(securityPlugin)
   await app.register(dbPlugin)
   await app.register(authPlugin)
   await app.register(rbacPlugin)

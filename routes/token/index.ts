@@ -23,6 +23,7 @@ const Pair = Type.Object({
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/', {
     config: { public: true },
+    preHandler: app.loginRateLimit,
     schema: {
       tags,
       summary: 'Obtain a token pair',
@@ -40,6 +41,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/refresh', {
     config: { public: true },
+    preHandler: app.loginRateLimit,
     schema: {
       tags,
       summary: 'Rotate a refresh token',

@@ -1,0 +1,100 @@
+// Transport-level protections: security headers, CORS only for an allow-list, rate limits for
+// the login endpoints, and limits on URL length and JSON nesting that apply to every route.
+import fastifyCors from '@fastify/cors'
+import fastifyHelmet from '@fastify/helmet'
+import fastifyRateLimit from '@fastify/rate-limit'
+import type { FastifyInstance, preHandlerHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { HttpError } from '../src/errors.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler hooks for login-like routes: a limit per client IP and one per username. */
+    loginRateLimit: preHandlerHookHandler[]
+  }
+}
+
+/** Longest request target (path and query string) accepted. */
+export const MAX_URL_LENGTH = 8 * 1024
+/** Deepest JSON body accepted: far beyond any legitimate request, far below what hurts. */
+export const MAX_JSON_DEPTH = 32
+
+/** Depth of a parsed JSON value, computed without recursion so hostile input cannot blow the stack. */
+export function jsonDepth(value: unknown, limit: number): number {
+  let max = 0
+  const stack: [unknown, number][] = [[value, 1]]
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    if (d > max) max = d
+    if (max > limit) return max
+    for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, d + 1])
+  }
+  return max
+}
+
+async function securityPlugin(app: FastifyInstance) {
+  const { config } = app
+
+  await app.register(fastifyHelmet, {
+    // The docs UI needs its own scripts and styles; everything else is JSON.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"]
+      }
+    },
+    crossOriginEmbedderPolicy: false
+  })
+
+  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+  if (origins.length > 0) {
+    await app.register(fastifyCors, {
+      origin: origins,
+      credentials: false,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'x-api-key'],
+      exposedHeaders: ['x-request-id', 'retry-after'],
+      maxAge: 600
+    })
+  }
+
+  // Counters live in this process; behind several instances, each enforces its own share.
+  // Two independent limits (per client IP, and per username so that spreading guesses across
+  // IPs does not help against one account), checked together in one hook: the plugin's own
+  // route hook runs only one limiter per request.
+  await app.register(fastifyRateLimit, { global: false })
+  const limit = { max: config.LOGIN_RATE_LIMIT, timeWindow: config.LOGIN_RATE_WINDOW_MS }
+  const perIp = app.createRateLimit({ ...limit, keyGenerator: (request) => `ip:${request.ip}` })
+  const perUser = app.createRateLimit({
+    ...limit,
+    keyGenerator: (request) => {
+      const body = request.body as { username?: unknown } | undefined
+      return typeof body?.username === 'string' ? `user:${body.username.toLowerCase()}` : `anon-ip:${request.ip}`
+    }
+  })
+  const refuse = (ttlInSeconds: number) =>
+    new HttpError(429, 'Too many attempts; retry later.', undefined, { 'retry-after': String(Math.max(1, ttlInSeconds)) })
+  app.decorate('loginRateLimit', [
+    async (request) => {
+      const results = await Promise.all([perIp(request), perUser(request)])
+      const exceeded = results.flatMap((r) => (!r.isAllowed && r.isExceeded ? [r.ttlInSeconds] : []))
+      if (exceeded.length > 0) throw refuse(Math.max(...exceeded))
+    }
+  ] as preHandlerHookHandler[])
+
+  app.addHook('onRequest', async (request) => {
+    if (request.url.length > MAX_URL_LENGTH) throw new HttpError(414, 'The request URL is too long.')
+  })
+  app.addHook('preValidation', async (request) => {
+    if (request.body !== null && typeof request.body === 'object' && jsonDepth(request.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      throw new HttpError(400, `The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep.`)
+    }
+  })
+}
+
+export default fp(securityPlugin, { name: 'security', dependencies: ['config'] })
