@@ -14,6 +14,7 @@ import rbacPlugin from '../plugins/rbac.js'
 import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import alertRoutes from '../routes/alerts/index.js'
+import auditRoutes from '../routes/audit/index.js'
 import eventRoutes from '../routes/events/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import type { Config } from './config.js'
@@ -100,6 +101,7 @@ export async function buildApp({ config, logStream }: BuildOptions): Promise<Fas
   await app.register(tokenRoutes, { prefix: '/api/token' })
   await app.register(eventRoutes, { prefix: '/api/events' })
   await app.register(alertRoutes, { prefix: '/api/alerts' })
+  await app.register(auditRoutes, { prefix: '/api/audit' })
   await app.ready()
   return app
 }
