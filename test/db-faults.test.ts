@@ -1,0 +1,112 @@
+// Database faults, against a private PostgreSQL cluster this test starts and stops itself:
+// requests answer 503 quickly while the database is down, Vigil recovers without a restart, and
+// nothing acknowledged with a 2xx is lost or stored twice across a restart.
+import t from 'tap'
+import { eq, inArray } from 'drizzle-orm'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { alerts, events } from '../src/db/schema.js'
+import { inject, makeUser, TEST_JWT_SECRET } from './helper.js'
+import { startPrivateCluster } from './support/pg-cluster.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function setup(t: any) {
+  const cluster = await startPrivateCluster()
+  t.teardown(() => cluster.destroy())
+  const config = loadConfig(
+    {},
+    { NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: cluster.url, DB_TIMEOUT_MS: 1000, DB_POOL_MAX: 4 }
+  )
+  const app = await buildApp({ config })
+  t.teardown(() => app.close())
+  return { cluster, app }
+}
+
+t.test('database down: 503 within a bound, then recovery without a restart', async (t) => {
+  const { cluster, app } = await setup(t)
+  const admin = await makeUser(app, 'admin')
+  const list = () => inject(app, { method: 'GET', url: '/api/events/', headers: admin.auth })
+  t.equal((await list()).status, 200)
+
+  await cluster.stop('fast')
+  for (let i = 0; i < 5; i++) {
+    const started = Date.now()
+    const res = await list()
+    const elapsed = Date.now() - started
+    t.equal(res.status, 503, 'a request while the database is down gets 503')
+    t.same(res.body, { detail: 'The database is unavailable; retry later.' }, 'a clear detail, no internals')
+    t.ok(Number(res.headers['retry-after']) > 0, 'with Retry-After')
+    t.ok(elapsed < 3000, `answered within the bound (${elapsed} ms)`)
+  }
+  const write = await inject(app, {
+    method: 'POST',
+    url: '/api/events/',
+    headers: admin.auth,
+    payload: { source: 's', event_type: 'anomaly', severity: 'High' }
+  })
+  t.equal(write.status, 503, 'writes too')
+
+  await cluster.start()
+  let recovered = false
+  for (let i = 0; i < 50 && !recovered; i++) {
+    recovered = (await list()).status === 200
+    if (!recovered) await sleep(200)
+  }
+  t.ok(recovered, 'Vigil serves again once the database is back')
+  const after = await inject(app, {
+    method: 'POST',
+    url: '/api/events/',
+    headers: admin.auth,
+    payload: { source: 's', event_type: 'anomaly', severity: 'High' }
+  })
+  t.equal(after.status, 201)
+})
+
+t.test('nothing acknowledged is lost across a database restart', async (t) => {
+  const { cluster, app } = await setup(t)
+  const admin = await makeUser(app, 'admin')
+  const acknowledged: string[] = []
+  const statuses = new Map<number, number>()
+  let running = true
+  let seq = 0
+
+  const worker = async (name: string) => {
+    while (running) {
+      const externalId = `${name}-${seq++}`
+      const res = await inject(app, {
+        method: 'POST',
+        url: '/api/events/',
+        headers: admin.auth,
+        payload: { source: 'restart-test', event_type: 'intrusion', severity: 'Critical', external_id: externalId }
+      })
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+      if (res.status === 201) acknowledged.push(externalId)
+      else t.equal(res.status, 503, 'a failure during the restart is a 503, never a 500')
+    }
+  }
+  const workers = [worker('a'), worker('b'), worker('c')]
+  await sleep(500)
+  await cluster.stop('immediate')
+  await sleep(500)
+  await cluster.start()
+  await sleep(1500)
+  running = false
+  await Promise.all(workers)
+
+  t.ok((statuses.get(201) ?? 0) > 0, 'events were acknowledged')
+  t.ok((statuses.get(503) ?? 0) > 0, 'some requests met the outage')
+  const stored = await app.db
+    .select({ id: events.id, externalId: events.externalId })
+    .from(events)
+    .where(eq(events.source, 'restart-test'))
+  const storedIds = new Map<string, number>()
+  for (const row of stored) storedIds.set(row.externalId!, (storedIds.get(row.externalId!) ?? 0) + 1)
+  const missing = acknowledged.filter((id) => storedIds.get(id) !== 1)
+  t.same(missing, [], 'every acknowledged event is stored exactly once')
+  const alertRows = await app.db
+    .select({ eventId: alerts.eventId })
+    .from(alerts)
+    .where(inArray(alerts.eventId, stored.map((s) => s.id)))
+  t.equal(alertRows.length, stored.length, 'every stored Critical event has its one alert: no event without its alert')
+})
