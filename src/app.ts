@@ -13,6 +13,7 @@ import errorsPlugin from '../plugins/errors.js'
 import rbacPlugin from '../plugins/rbac.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import alertRoutes from '../routes/alerts/index.js'
+import authRoutes from '../routes/auth/index.js'
 import eventRoutes from '../routes/events/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import type { Config } from './config.js'
@@ -93,6 +94,7 @@ export async function buildApp({ config }: BuildOptions): Promise<FastifyInstanc
   await app.register(swaggerPlugin)
 
   await app.register(tokenRoutes, { prefix: '/api/token' })
+  await app.register(authRoutes, { prefix: '/api/auth' })
   await app.register(eventRoutes, { prefix: '/api/events' })
   await app.register(alertRoutes, { prefix: '/api/alerts' })
   await app.ready()
