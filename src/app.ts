@@ -16,6 +16,7 @@ import alertRoutes from '../routes/alerts/index.js'
 import authRoutes from '../routes/auth/index.js'
 import eventRoutes from '../routes/events/index.js'
 import tokenRoutes from '../routes/token/index.js'
+import userRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
 
 /** Header names whose values never reach a log line. */
@@ -95,6 +96,7 @@ export async function buildApp({ config }: BuildOptions): Promise<FastifyInstanc
 
   await app.register(tokenRoutes, { prefix: '/api/token' })
   await app.register(authRoutes, { prefix: '/api/auth' })
+  await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(eventRoutes, { prefix: '/api/events' })
   await app.register(alertRoutes, { prefix: '/api/alerts' })
   await app.ready()
