@@ -15,8 +15,10 @@ import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import alertRoutes from '../routes/alerts/index.js'
 import auditRoutes from '../routes/audit/index.js'
+import authRoutes from '../routes/auth/index.js'
 import eventRoutes from '../routes/events/index.js'
 import tokenRoutes from '../routes/token/index.js'
+import userRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
 
 /** Header names whose values never reach a log line. */
@@ -99,6 +101,8 @@ export async function buildApp({ config, logStream }: BuildOptions): Promise<Fas
   await app.register(swaggerPlugin)
 
   await app.register(tokenRoutes, { prefix: '/api/token' })
+  await app.register(authRoutes, { prefix: '/api/auth' })
+  await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(eventRoutes, { prefix: '/api/events' })
   await app.register(alertRoutes, { prefix: '/api/alerts' })
   await app.register(auditRoutes, { prefix: '/api/audit' })

@@ -48,6 +48,8 @@ export async function build(
       LOG_LEVEL: 'silent',
       JWT_SECRET: TEST_JWT_SECRET,
       DATA_DIR: 'memory://',
+      // Tests log in far more often than a person; test/security.test.ts sets its own limit.
+      LOGIN_RATE_LIMIT: 1000,
       ...(url ? { DATABASE_URL: url } : {}),
       ...overrides
     }

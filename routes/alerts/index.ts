@@ -1,13 +1,14 @@
-// /api/alerts: every role reads alerts; status changes are the admin's and are audited.
+// /api/alerts: every role reads alerts; creating one by hand and status changes are the admin's
+// and are audited.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { and, count, desc, eq, gte, lte, sql } from 'drizzle-orm'
-import { alerts } from '../../src/db/schema.js'
-import { notFound } from '../../src/errors.js'
+import { alerts, events } from '../../src/db/schema.js'
+import { conflict, isUniqueViolation, notFound } from '../../src/errors.js'
 import { envelope, pageRequest } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { recordAudit } from '../../src/services/audit.js'
 import { actorOf } from '../../src/services/actor.js'
-import { AlertOut, alertOut, AlertPatch, AlertQuery } from './schema.js'
+import { AlertCreate, AlertOut, alertOut, AlertPatch, AlertQuery } from './schema.js'
 
 const tags = ['alerts']
 
@@ -37,6 +38,48 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
         app.db.select({ total: count() }).from(alerts).where(where)
       ])
       return envelope(request, p, total, rows.map(alertOut))
+    }
+  })
+
+  app.post('/', {
+    config: { permission: 'alerts:create' },
+    schema: {
+      tags,
+      summary: 'Raise an alert by hand',
+      description:
+        "For an existing event of any severity; severity, event_type and source are copied from the event. An event has at most one alert: 409 if it already has one, 404 if there is no such event. Recorded in the audit trail.",
+      body: AlertCreate,
+      response: { 201: AlertOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
+    },
+    handler: async (request, reply) => {
+      const { event: eventId, status } = request.body
+      const alreadyRaised = () => conflict(`Event ${eventId} already has an alert.`, 'event')
+      const alert = await app.db.transaction(async (tx) => {
+        // The share lock keeps the event from being deleted before the alert is written.
+        const [event] = await tx.select().from(events).where(eq(events.id, eventId)).for('share')
+        if (!event) throw notFound(`Event ${eventId} does not exist.`)
+        const [existing] = await tx.select({ id: alerts.id }).from(alerts).where(eq(alerts.eventId, eventId))
+        if (existing) throw alreadyRaised()
+        let created
+        try {
+          ;[created] = await tx
+            .insert(alerts)
+            .values({ eventId, status: status ?? 'Open', severity: event.severity, eventType: event.eventType, source: event.source })
+            .returning()
+        } catch (err) {
+          // Another request raised one between the check and the insert: the unique index decides.
+          if (isUniqueViolation(err, 'alerts_event_id_idx')) throw alreadyRaised()
+          throw err
+        }
+        await recordAudit(tx, actorOf(request), {
+          action: 'alert.created',
+          targetType: 'alert',
+          targetId: created.id,
+          after: { event: created.eventId, status: created.status }
+        })
+        return created
+      })
+      return reply.code(201).send(alertOut(alert))
     }
   })
 

@@ -42,6 +42,14 @@ export const AlertQuery = Type.Object({
   created_before: Type.Optional(IsoDate)
 })
 
+export const AlertCreate = Type.Object(
+  {
+    event: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'The id of an existing event' }),
+    status: Type.Optional(StringEnum(ALERT_STATUSES, { description: 'Open (default), Acknowledged or Resolved' }))
+  },
+  { additionalProperties: false, examples: [{ event: 42 }, { event: 42, status: 'Acknowledged' }] }
+)
+
 export const AlertPatch = Type.Object(
   { status: AlertStatus },
   { additionalProperties: false, examples: [{ status: 'Acknowledged' }] }

@@ -1,0 +1,120 @@
+// /api/auth: the OAuth2-style routes clients of the FastAPI original use: self-registration (off
+// unless REGISTRATION_ENABLED), the password grant at /token (the OpenAPI security scheme's token
+// URL, so the docs UI can log in), the current user, and logout.
+import formbody from '@fastify/formbody'
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { hashPassword, passwordProblem } from '../../src/auth/passwords.js'
+import { badRequest, HttpError } from '../../src/errors.js'
+import { errors } from '../../src/schemas.js'
+import { recordAudit } from '../../src/services/audit.js'
+import { actorOf } from '../../src/services/actor.js'
+import { checkLogin, LOGIN_FAILED } from '../../src/services/login.js'
+import { insertUser, publicUser } from '../../src/services/users.js'
+import { LogoutBody, RegisterBody, TokenRequest, TokenResponse, UserOut } from './schema.js'
+
+const tags = ['auth']
+
+export const REGISTRATION_DISABLED = 'Self-registration is disabled on this server; ask an administrator for an account.'
+
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/register', {
+    config: { public: true },
+    preHandler: app.loginRateLimit,
+    schema: {
+      tags,
+      summary: 'Register an account',
+      description:
+        'Only when REGISTRATION_ENABLED is true (otherwise 403). The new account is always an active viewer; an admin grants more. The password policy applies; a username or email taken in any letter case is a 409.',
+      body: RegisterBody,
+      response: { 201: UserOut, ...errors(400, 403, 409, 413, 415) }
+    },
+    // Refused before the body is validated: a closed door says so whatever is sent.
+    preValidation: async () => {
+      if (!app.config.REGISTRATION_ENABLED) throw new HttpError(403, REGISTRATION_DISABLED)
+    },
+    handler: async (request, reply) => {
+      const { username, email, password } = request.body
+      const problem = passwordProblem({ password, username, email, minLength: app.config.PASSWORD_MIN_LENGTH })
+      if (problem) throw badRequest(problem, 'password')
+      const passwordHash = await hashPassword(password)
+      const user = await app.db.transaction(async (tx) => {
+        // Role and activity are fixed here, never read from the request.
+        const created = await insertUser(tx, { username, email, passwordHash, role: 'viewer', isActive: true })
+        await recordAudit(tx, { id: created.id, label: created.username, ip: request.ip }, {
+          action: 'user.registered',
+          targetType: 'user',
+          targetId: created.id,
+          after: { username: created.username, email: created.email, role: created.role, is_active: created.isActive }
+        })
+        return created
+      })
+      return reply.code(201).send(publicUser(user))
+    }
+  })
+
+  // The password grant sends a form (RFC 6749); the form parser is registered in this scope
+  // only, so no other route accepts form bodies (which browsers send cross-site without CORS).
+  const passwordGrant: FastifyPluginAsyncTypebox = async (scope) => {
+    await scope.register(formbody)
+    scope.post('/token', {
+      config: { public: true },
+      preHandler: app.loginRateLimit,
+      schema: {
+        tags,
+        summary: 'Log in (OAuth2 password grant)',
+        description:
+          'Form-encoded (`application/x-www-form-urlencoded`) `username` and `password`, as OAuth2 clients and the docs UI send them; JSON is accepted too. Failures are the same 401 as `/api/token/`.',
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
+        body: TokenRequest,
+        response: { 200: TokenResponse, ...errors(400, 401, 413, 415, 429) }
+      },
+      handler: async (request, reply) => {
+        const user = await checkLogin(app.db, request.body.username, request.body.password, request.ip)
+        if (!user) throw new HttpError(401, LOGIN_FAILED, undefined, { 'www-authenticate': 'Bearer' })
+        const pair = await app.tokens.issue(user)
+        // RFC 6749 5.1: token responses must not be cached.
+        reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+        return { access_token: pair.access, token_type: 'bearer' as const, expires_in: pair.expiresIn, refresh_token: pair.refresh }
+      }
+    })
+  }
+  await app.register(passwordGrant)
+
+  app.get('/me', {
+    config: { permission: 'self' },
+    schema: {
+      tags,
+      summary: 'The current user',
+      description: 'The account the bearer token belongs to.',
+      response: { 200: UserOut, ...errors(401, 403) }
+    },
+    handler: async (request) => {
+      const p = request.principal
+      // 'self' is a user permission; an ingest key never reaches this handler.
+      if (p?.kind !== 'user') throw new HttpError(403, 'Only users have an account.')
+      return publicUser(p)
+    }
+  })
+
+  app.post('/logout', {
+    config: { permission: 'self' },
+    schema: {
+      tags,
+      summary: 'Log out',
+      description:
+        "Revokes the given refresh token and every token rotated from the same login, so none of them refreshes again. The refresh token must be the caller's own (403 otherwise). The access token stays valid until it expires (ACCESS_TOKEN_TTL).",
+      body: LogoutBody,
+      response: { 204: Type.Null({ description: 'Logged out' }), ...errors(400, 401, 403, 413, 415) }
+    },
+    handler: async (request, reply) => {
+      const p = request.principal
+      if (p?.kind !== 'user') throw new HttpError(403, 'Only users have an account.')
+      await app.tokens.revokeFamily(request.body.refresh, p.id)
+      await recordAudit(app.db, actorOf(request), { action: 'auth.logout', targetType: 'user', targetId: p.id })
+      return reply.code(204).send(null)
+    }
+  })
+}
+
+export default authRoutes
