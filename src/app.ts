@@ -78,8 +78,15 @@ export function createServer(config: Config, logStream?: { write(msg: string): v
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? strict : coercing).compile(schema as object)
   )
+  // While closing, answers ask keep-alive clients to hang up, so connections busy when the
+  // shutdown began do not hold the process open once their request is done.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    if (closing) reply.header('connection', 'close')
   })
   return app
 }
