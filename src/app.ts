@@ -14,6 +14,8 @@ import rbacPlugin from '../plugins/rbac.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import alertRoutes from '../routes/alerts/index.js'
 import eventRoutes from '../routes/events/index.js'
+import healthRoutes from '../routes/health/index.js'
+import incidentRoutes from '../routes/incidents/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import type { Config } from './config.js'
 
@@ -95,6 +97,8 @@ export async function buildApp({ config }: BuildOptions): Promise<FastifyInstanc
   await app.register(tokenRoutes, { prefix: '/api/token' })
   await app.register(eventRoutes, { prefix: '/api/events' })
   await app.register(alertRoutes, { prefix: '/api/alerts' })
+  await app.register(incidentRoutes, { prefix: '/api/incidents' })
+  await app.register(healthRoutes, { prefix: '/health' })
   await app.ready()
   return app
 }
