@@ -54,6 +54,11 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (request) => {
       const q = request.query
+      // PostgreSQL refuses NUL in text; say so instead of letting the query fail.
+      if (q.search && /\p{Cc}/u.test(q.search)) {
+        const msg = 'Must not contain control characters.'
+        throw new HttpError(400, `Invalid query parameter 'search': ${msg}`, { search: [msg] })
+      }
       const p = pageRequest(q)
       const where = and(
         q.status ? eq(incidents.status, q.status) : undefined,

@@ -148,7 +148,7 @@ export const IncidentOut = Type.Object(
     updated_at: Timestamp,
     alert_count: Type.Integer(),
     entity_count: Type.Integer(),
-    alerts: Type.Array(AlertOut, { description: 'Linked alerts, in the order they were linked' }),
+    alerts: Type.Array(AlertOut, { description: 'Linked alerts, in the order they were linked (then by id)' }),
     entities: Type.Array(EntityOut)
   },
   { examples: [incidentExample] }
