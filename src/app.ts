@@ -17,6 +17,8 @@ import alertRoutes from '../routes/alerts/index.js'
 import auditRoutes from '../routes/audit/index.js'
 import authRoutes from '../routes/auth/index.js'
 import eventRoutes from '../routes/events/index.js'
+import healthRoutes from '../routes/health/index.js'
+import incidentRoutes from '../routes/incidents/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
@@ -112,7 +114,9 @@ export async function buildApp({ config, logStream }: BuildOptions): Promise<Fas
   await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(eventRoutes, { prefix: '/api/events' })
   await app.register(alertRoutes, { prefix: '/api/alerts' })
+  await app.register(incidentRoutes, { prefix: '/api/incidents' })
   await app.register(auditRoutes, { prefix: '/api/audit' })
+  await app.register(healthRoutes, { prefix: '/health' })
   await app.ready()
   return app
 }

@@ -99,7 +99,11 @@ async function openPglite(dataDir: string): Promise<Database> {
     kind: 'pglite',
     ping: (ms) => withTimeout(db.execute(sql`select 1`).then(() => undefined), ms, 'database ping'),
     migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }),
-    close: () => client.close()
+    // Idempotent like postgres.js's end(): a test (or a shutdown path) may close the database
+    // before the app's own onClose hook does.
+    close: async () => {
+      if (!client.closed) await client.close()
+    }
   }
 }
 
