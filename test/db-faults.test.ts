@@ -39,6 +39,10 @@ t.test('database down: 503 within a bound, then recovery without a restart', asy
     t.ok(Number(res.headers['retry-after']) > 0, 'with Retry-After')
     t.ok(elapsed < 3000, `answered within the bound (${elapsed} ms)`)
   }
+  const health = await inject(app, { method: 'GET', url: '/health' })
+  t.equal(health.status, 503, '/health reports the outage')
+  t.same(health.body, { status: 'error', database: 'unreachable' })
+  t.equal((await inject(app, { method: 'GET', url: '/health/live' })).status, 200, 'the process itself is alive')
   const write = await inject(app, {
     method: 'POST',
     url: '/api/events/',
@@ -54,6 +58,7 @@ t.test('database down: 503 within a bound, then recovery without a restart', asy
     if (!recovered) await sleep(200)
   }
   t.ok(recovered, 'Vigil serves again once the database is back')
+  t.match((await inject(app, { method: 'GET', url: '/health' })).body, { status: 'ok', database: 'ok' }, '/health follows')
   const after = await inject(app, {
     method: 'POST',
     url: '/api/events/',
