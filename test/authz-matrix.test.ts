@@ -1,0 +1,137 @@
+// The complete authorization matrix: every route the app serves x every kind of caller -> the
+// exact status. The route list comes from the app's own OpenAPI document, so a route added
+// without a row here fails this test. Each probe uses an unknown id and an empty body, so a
+// caller who gets past authorization meets a deterministic 200/400/404 instead of changing data.
+import { createHmac } from 'node:crypto'
+import t from 'tap'
+import { eq } from 'drizzle-orm'
+import { generateIngestKey } from '../src/auth/ingest-keys.js'
+import { ingestKeys, users } from '../src/db/schema.js'
+import { build, inject, makeUser, TEST_JWT_SECRET } from './helper.js'
+
+type Caller =
+  | 'anonymous'
+  | 'viewer'
+  | 'analyst'
+  | 'admin'
+  | 'ingestKey'
+  | 'deactivated'
+  | 'expired'
+  | 'tampered'
+  | 'refreshAsAccess'
+const CALLERS: Caller[] = ['anonymous', 'viewer', 'analyst', 'admin', 'ingestKey', 'deactivated', 'expired', 'tampered', 'refreshAsAccess']
+/** Callers whose credentials are missing or invalid: always 401 on a protected route. */
+const UNAUTHENTICATED: Caller[] = ['anonymous', 'deactivated', 'expired', 'tampered', 'refreshAsAccess']
+
+interface Row {
+  /** Status of the probe for a caller the route admits. */
+  ok: number
+  /** Who the route admits: 'public' for everyone, otherwise the authenticated callers. */
+  admits: 'public' | Caller[]
+  /** Body sent with the probe (default `{}` for POST/PUT/PATCH). */
+  body?: unknown
+}
+
+const ALL_USERS: Caller[] = ['viewer', 'analyst', 'admin']
+const WRITERS: Caller[] = ['analyst', 'admin']
+
+// METHOD path (as in the OpenAPI document) -> expectation.
+const MATRIX: Record<string, Row> = {
+  'POST /api/token': { ok: 400, admits: 'public' },
+  'POST /api/token/refresh': { ok: 400, admits: 'public' },
+  'POST /api/auth/register': { ok: 403, admits: 'public' }, // registration is off by default
+  'POST /api/auth/token': { ok: 400, admits: 'public' },
+  'GET /api/auth/me': { ok: 200, admits: ALL_USERS },
+  'POST /api/auth/logout': { ok: 400, admits: ALL_USERS },
+  'GET /api/users': { ok: 200, admits: ['admin'] },
+  'POST /api/users': { ok: 400, admits: ['admin'] },
+  'GET /api/users/{id}': { ok: 404, admits: ['admin'] },
+  'PATCH /api/users/{id}': { ok: 404, admits: ['admin'] },
+  'DELETE /api/users/{id}': { ok: 404, admits: ['admin'] },
+  'GET /api/events': { ok: 200, admits: ['admin'] },
+  'POST /api/events': { ok: 400, admits: ['admin'] },
+  'GET /api/events/{id}': { ok: 404, admits: ['admin'] },
+  'PUT /api/events/{id}': { ok: 400, admits: ['admin'] },
+  'PATCH /api/events/{id}': { ok: 404, admits: ['admin'] },
+  'DELETE /api/events/{id}': { ok: 404, admits: ['admin'] },
+  'GET /api/alerts': { ok: 200, admits: ALL_USERS },
+  'POST /api/alerts': { ok: 400, admits: ['admin'] },
+  'GET /api/alerts/{id}': { ok: 404, admits: ALL_USERS },
+  'PATCH /api/alerts/{id}': { ok: 400, admits: ['admin'] },
+  'GET /api/incidents': { ok: 200, admits: ALL_USERS },
+  'POST /api/incidents': { ok: 400, admits: WRITERS },
+  'GET /api/incidents/{id}': { ok: 404, admits: ALL_USERS },
+  'PATCH /api/incidents/{id}': { ok: 404, admits: WRITERS },
+  'DELETE /api/incidents/{id}': { ok: 404, admits: ['admin'] },
+  'POST /api/incidents/{id}/alerts': { ok: 400, admits: WRITERS },
+  'DELETE /api/incidents/{id}/alerts/{alert_id}': { ok: 404, admits: WRITERS },
+  'POST /api/incidents/{id}/entities': { ok: 400, admits: WRITERS },
+  'DELETE /api/incidents/{id}/entities/{entity_id}': { ok: 404, admits: WRITERS },
+  'GET /api/audit': { ok: 200, admits: ['admin'] },
+  'GET /health': { ok: 200, admits: 'public' },
+  'GET /health/live': { ok: 200, admits: 'public' }
+}
+
+function expected(row: Row, caller: Caller): number {
+  if (row.admits === 'public') return row.ok
+  if (UNAUTHENTICATED.includes(caller)) return 401
+  return row.admits.includes(caller) ? row.ok : 403
+}
+
+const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+
+t.test('every route x every caller', async (t) => {
+  const app = await build(t)
+  const [viewer, analyst, admin, gone] = await Promise.all([
+    makeUser(app, 'viewer'),
+    makeUser(app, 'analyst'),
+    makeUser(app, 'admin'),
+    makeUser(app, 'analyst')
+  ])
+  await app.db.update(users).set({ isActive: false }).where(eq(users.id, gone.user.id))
+  const key = generateIngestKey()
+  await app.db.insert(ingestKeys).values({ name: 'matrix', keyHash: key.hash, prefix: key.prefix })
+
+  const now = Math.floor(Date.now() / 1000)
+  const sign = (payload: object) => {
+    const head = b64({ alg: 'HS256', typ: 'JWT' })
+    const body = b64(payload)
+    return `${head}.${body}.${createHmac('sha256', TEST_JWT_SECRET).update(`${head}.${body}`).digest('base64url')}`
+  }
+  const expiredToken = sign({ sub: String(admin.user.id), typ: 'access', tv: 0, iss: 'vigil', aud: 'vigil-api', iat: now - 7200, exp: now - 3600 })
+  const [h, , s] = viewer.token.split('.')
+  const tampered = `${h}.${b64({ ...JSON.parse(Buffer.from(viewer.token.split('.')[1], 'base64url').toString()), sub: String(admin.user.id) })}.${s}`
+
+  const headers: Record<Caller, Record<string, string>> = {
+    anonymous: {},
+    viewer: viewer.auth,
+    analyst: analyst.auth,
+    admin: admin.auth,
+    ingestKey: { authorization: `Bearer ${key.key}` },
+    deactivated: gone.auth,
+    expired: { authorization: `Bearer ${expiredToken}` },
+    tampered: { authorization: `Bearer ${tampered}` },
+    refreshAsAccess: { authorization: `Bearer ${admin.refresh}` }
+  }
+
+  const doc = (await inject(app, { method: 'GET', url: '/docs/json' })).body
+  const served: string[] = []
+  for (const [path, ops] of Object.entries<Record<string, unknown>>(doc.paths)) {
+    for (const method of Object.keys(ops)) served.push(`${method.toUpperCase()} ${path}`)
+  }
+  t.same([...served].sort(), Object.keys(MATRIX).sort(), 'the matrix has exactly one row per route the app serves')
+
+  for (const route of served) {
+    const row = MATRIX[route]
+    if (!row) continue
+    const [method, path] = route.split(' ')
+    const url = path.replace(/\{[^}]+\}/g, '999999')
+    const payload = ['POST', 'PUT', 'PATCH'].includes(method) ? (row.body ?? {}) : undefined
+    for (const caller of CALLERS) {
+      const res = await inject(app, { method: method as any, url, headers: headers[caller], payload: payload as any })
+      t.equal(res.status, expected(row, caller), `${route} as ${caller}`)
+      t.match(res.headers['content-type'], /^application\/json/, `${route} as ${caller}: JSON answer`)
+      if (res.status >= 400) t.type(res.body.detail, 'string', `${route} as ${caller}: error shape`)
+    }
+  }
+})
