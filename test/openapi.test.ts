@@ -4,48 +4,13 @@
 // with what the route really does to an anonymous caller. The checks are generic: a route added
 // later is held to them without editing this file.
 import SwaggerParser from '@apidevtools/swagger-parser'
-import AjvModule from 'ajv'
-import addFormatsModule from 'ajv-formats'
 import t from 'tap'
 import { build, inject } from './helper.js'
+import { examplesOf, operations, schemaValidator, type Media } from './support/openapi.js'
 import { parseRouteTree, registeredRoutes, stripSlash, toFastifyPath, toOpenApiPath } from './support/routes.js'
 
-const Ajv = AjvModule.default
-const addFormats = addFormatsModule.default
-
-const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace']
 /** The docs UI's own pages and assets are not part of the API. */
 const isDocsUi = (url: string) => /^\/docs(\/|\*|$)/.test(url)
-
-interface Media {
-  schema?: object
-  example?: unknown
-  examples?: Record<string, { value: unknown }>
-}
-interface Operation {
-  tags?: string[]
-  summary?: string
-  description?: string
-  security?: Record<string, string[]>[]
-  'x-permission'?: string
-  requestBody?: { content: Record<string, Media> }
-  responses: Record<string, { content?: Record<string, Media> }>
-}
-
-/** The operations of a document as [METHOD, path, operation]. */
-function operations(doc: any): [string, string, Operation][] {
-  const out: [string, string, Operation][] = []
-  for (const [path, item] of Object.entries<Record<string, Operation>>(doc.paths)) {
-    for (const [method, op] of Object.entries(item)) {
-      if (HTTP_METHODS.includes(method)) out.push([method.toUpperCase(), path, op])
-    }
-  }
-  return out
-}
-
-/** The examples @fastify/swagger moved from a schema's `examples` onto its media type. */
-const examplesOf = (media: Media): unknown[] =>
-  media.examples ? Object.values(media.examples).map((e) => e.value) : media.example !== undefined ? [media.example] : []
 
 t.test('the route tree parser', async (t) => {
   const tree = [
@@ -114,9 +79,7 @@ t.test('OpenAPI document', async (t) => {
   })
 
   await t.test('request and response examples exist and match their schemas', async (t) => {
-    const ajv = new Ajv({ strict: false, allErrors: true })
-    addFormats(ajv)
-    ajv.addFormat('iso-date', (s: string) => !Number.isNaN(Date.parse(s)))
+    const ajv = schemaValidator()
     const check = (name: string, media: Media) => {
       const examples = examplesOf(media)
       t.ok(examples.length > 0, `${name} has an example`)
