@@ -37,14 +37,22 @@ export const PageQuery = {
   )
 }
 
-/** The list envelope REST clients of the Django original expect. */
-export const Page = <T extends TSchema>(item: T) =>
-  Type.Object({
-    count: Type.Integer({ description: 'Items matching the filters, over all pages' }),
-    next: Type.Union([Type.String(), Type.Null()], { description: 'Full URL of the next page, or null' }),
-    previous: Type.Union([Type.String(), Type.Null()], { description: 'Full URL of the previous page, or null' }),
-    results: Type.Array(item)
-  })
+/**
+ * The list envelope REST clients of the Django original expect. Its documented example is a
+ * one-item page built from the item schema's first example, so lists are documented like the rest.
+ */
+export const Page = <T extends TSchema>(item: T) => {
+  const sample: unknown = Array.isArray(item.examples) ? item.examples[0] : undefined
+  return Type.Object(
+    {
+      count: Type.Integer({ description: 'Items matching the filters, over all pages' }),
+      next: Type.Union([Type.String(), Type.Null()], { description: 'Full URL of the next page, or null' }),
+      previous: Type.Union([Type.String(), Type.Null()], { description: 'Full URL of the previous page, or null' }),
+      results: Type.Array(item)
+    },
+    sample === undefined ? {} : { examples: [{ count: 1, next: null, previous: null, results: [sample] }] }
+  )
+}
 
 /** Standard error responses, spread into a route's `response` next to its success codes. */
 export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorResponse]))

@@ -85,7 +85,13 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/:id', {
     config: { permission: 'alerts:read' },
-    schema: { tags, summary: 'Get an alert', params: IdParams, response: { 200: AlertOut, ...errors(400, 401, 403, 404) } },
+    schema: {
+      tags,
+      summary: 'Get an alert',
+      description: 'One alert by id; `event` is the id of the event that raised it.',
+      params: IdParams,
+      response: { 200: AlertOut, ...errors(400, 401, 403, 404) }
+    },
     handler: async (request) => {
       const [alert] = await app.db.select().from(alerts).where(eq(alerts.id, request.params.id))
       if (!alert) throw notFound()

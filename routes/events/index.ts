@@ -64,7 +64,13 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/:id', {
     config: { permission: 'events:read' },
-    schema: { tags, summary: 'Get an event', params: IdParams, response: { 200: EventOut, ...errors(400, 401, 403, 404) } },
+    schema: {
+      tags,
+      summary: 'Get an event',
+      description: 'One event by id, with the attributes its source sent.',
+      params: IdParams,
+      response: { 200: EventOut, ...errors(400, 401, 403, 404) }
+    },
     handler: async (request) => {
       const [event] = await app.db.select().from(events).where(eq(events.id, request.params.id))
       if (!event) throw notFound()

@@ -15,10 +15,25 @@ export const Credentials = Type.Object(
   { examples: [{ username: 'alice', password: 'correct horse battery staple' }] }
 )
 
-const Pair = Type.Object({
-  access: Type.String({ description: 'Access token (Bearer), short-lived' }),
-  refresh: Type.String({ description: 'Refresh token; each one works once' })
-})
+const Pair = Type.Object(
+  {
+    access: Type.String({ description: 'Access token (Bearer), short-lived' }),
+    refresh: Type.String({ description: 'Refresh token; each one works once' })
+  },
+  {
+    examples: [
+      {
+        access: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzIn0.c2lnbmF0dXJl',
+        refresh: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzIiwidHlwIjoicmVmcmVzaCJ9.c2lnbmF0dXJl'
+      }
+    ]
+  }
+)
+
+const RefreshBody = Type.Object(
+  { refresh: Type.String({ minLength: 1, maxLength: 4096, description: 'The refresh token of the last pair' }) },
+  { examples: [{ refresh: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzIiwidHlwIjoicmVmcmVzaCJ9.c2lnbmF0dXJl' }] }
+)
 
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/', {
@@ -47,7 +62,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Rotate a refresh token',
       description:
         'Returns a new access token and a new refresh token. Each refresh token works once; presenting one that was already rotated revokes every token of its login.',
-      body: Type.Object({ refresh: Type.String({ minLength: 1, maxLength: 4096 }) }),
+      body: RefreshBody,
       response: { 200: Pair, ...errors(400, 401, 415, 429) }
     },
     handler: async (request) => {

@@ -97,7 +97,13 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/:id', {
     config: { permission: 'users:manage' },
-    schema: { tags, summary: 'Get a user', params: IdParams, response: { 200: UserOut, ...errors(400, 401, 403, 404) } },
+    schema: {
+      tags,
+      summary: 'Get a user',
+      description: 'One user by id (never the password or its hash).',
+      params: IdParams,
+      response: { 200: UserOut, ...errors(400, 401, 403, 404) }
+    },
     handler: async (request) => {
       const [user] = await app.db.select().from(users).where(eq(users.id, request.params.id))
       if (!user) throw notFound()
