@@ -10,10 +10,15 @@ import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
+import ingestPlugin from '../plugins/ingest.js'
 import rbacPlugin from '../plugins/rbac.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import alertRoutes from '../routes/alerts/index.js'
+import elasticRoutes from '../routes/elastic/index.js'
 import eventRoutes from '../routes/events/index.js'
+import hecRoutes from '../routes/hec/index.js'
+import ingestKeyRoutes from '../routes/ingest-keys/index.js'
+import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import type { Config } from './config.js'
 
@@ -95,6 +100,15 @@ export async function buildApp({ config }: BuildOptions): Promise<FastifyInstanc
   await app.register(tokenRoutes, { prefix: '/api/token' })
   await app.register(eventRoutes, { prefix: '/api/events' })
   await app.register(alertRoutes, { prefix: '/api/alerts' })
+  await app.register(ingestKeyRoutes, { prefix: '/api/ingest-keys' })
+  // Ingestion from log shippers, in a scope of its own: its any-content-type body parser, body
+  // limit, back-pressure and error shapes stay out of the JSON API.
+  await app.register(async (ingest) => {
+    await ingest.register(ingestPlugin)
+    await ingest.register(bulkRoutes, { prefix: '/api/events/bulk' })
+    await ingest.register(hecRoutes, { prefix: '/services/collector' })
+    await ingest.register(elasticRoutes)
+  })
   await app.ready()
   return app
 }
