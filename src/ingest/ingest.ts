@@ -80,7 +80,11 @@ class Ingestion {
   private batch: Pending[] = []
   private batchBytes = 0
   private inflight: Promise<void> = Promise.resolve()
-  /** (source, external_id) pairs already in this request: a repeat is a duplicate too. */
+  /**
+   * (source, external_id) pairs in the open chunk: a repeat within the chunk is a duplicate. A
+   * repeat of a record from an earlier chunk of the same request meets it in the database (it is
+   * committed by then), so memory stays bounded by the chunk, not by the request.
+   */
   private seen = new Set<string>()
 
   constructor(
@@ -114,6 +118,7 @@ class Ingestion {
     const batch = this.batch
     this.batch = []
     this.batchBytes = 0
+    this.seen.clear()
     await this.inflight
     if (batch.length === 0) return
     this.inflight = insertRows(
