@@ -80,9 +80,7 @@ const hecRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: hecReplies(200, 503)
       },
       handler: async (_request, rep) => {
-        const gate = app.ingestGate
-        const full = gate.saturated && gate.waiting >= gate.maxWaiting
-        const up = !full && (await app.database.ping(app.config.DB_TIMEOUT_MS).then(() => true, () => false))
+        const up = !app.ingestGate.full && (await app.database.ping(app.config.DB_TIMEOUT_MS).then(() => true, () => false))
         return up ? reply(17) : rep.code(503).header('retry-after', '5').send(reply(18))
       }
     })

@@ -27,9 +27,9 @@ export class IngestGate {
     return this.queue.length
   }
 
-  /** True when a new request could not start at once. */
-  get saturated(): boolean {
-    return this.active >= this.max
+  /** True when a new request would be refused: every slot taken and no room to wait. */
+  get full(): boolean {
+    return this.active >= this.max && (this.waitMs <= 0 || this.queue.length >= this.maxWaiting)
   }
 
   /** Takes a slot: true when granted (call release() once), false when busy. */
