@@ -76,7 +76,9 @@ async function ingestPlugin(app: FastifyInstance) {
     done(null, body)
   })
 
-  if (config.INGEST_MAX_EVENT_LOOP_DELAY_MS > 0) {
+  // Scoped to ingestion. When the app already runs under-pressure globally (its checks then cover
+  // these routes too), a second instance would clash with its decorators.
+  if (config.INGEST_MAX_EVENT_LOOP_DELAY_MS > 0 && !app.hasDecorator('isUnderPressure')) {
     await app.register(underPressure, {
       maxEventLoopDelay: config.INGEST_MAX_EVENT_LOOP_DELAY_MS,
       retryAfter: RETRY_AFTER_S,
@@ -94,6 +96,11 @@ async function ingestPlugin(app: FastifyInstance) {
 
   app.decorate('ingestSlot', async (request: FastifyRequest) => {
     if (!(await gate.acquire())) throw busy('busy ingesting')
+    if (request.raw.destroyed) {
+      // The client left while waiting for the slot: hand it on at once.
+      gate.release()
+      throw busy('busy ingesting')
+    }
     let released = false
     request.ingestTicket = {
       working: false,
