@@ -309,6 +309,16 @@ t.test('native bulk endpoint', async (t) => {
     t.equal((await eventByExternalId(app, 'mix-8')).length, 1)
   })
 
+  await t.test('a record the database itself refuses is found and rejected alone', async (t) => {
+    // JSON allows a number jsonb cannot hold: the chunk fails, is split, and only that record is lost.
+    const records = Array.from({ length: 9 }, (_, i) => `{"host":"db-refused","id":"dbr-${i}"${i === 6 ? ',"n":1e1000000' : ''}}`)
+    const r = await post(records.join('\n'))
+    t.equal(r.status, 200)
+    t.equal(r.body.accepted, 8)
+    t.match(r.body.errors, [{ index: 6, detail: /^The database refused this record: value overflows numeric format/ }])
+    t.equal((await app.db.select().from(events).where(eq(events.source, 'db-refused'))).length, 8)
+  })
+
   await t.test('idempotent re-send: duplicates counted, nothing stored twice, no second alert', async (t) => {
     const records = [
       { host: 'idem', id: 'i-1', severity: 'Critical' },

@@ -1,9 +1,10 @@
 // The insert: one statement per chunk of rows, so each chunk is its own transaction. Rows travel
-// as one array parameter per column and are expanded by unnest() on the server (far faster than
-// a multi-row VALUES built by a query builder); ON CONFLICT (source, external_id) DO NOTHING makes
-// re-sent records duplicates; the alerts for the High and Critical rows actually inserted are
-// written by the same statement, from its RETURNING rows. The same SQL runs on PostgreSQL through
-// postgres.js and on PGlite through Drizzle.
+// as one array parameter per column, expanded by unnest() on the server (far faster than a
+// multi-row VALUES built by a query builder); the attributes, already JSON text, travel as one
+// JSON array, which spares escaping each document into an array literal. ON CONFLICT
+// (source, external_id) DO NOTHING makes re-sent records duplicates; the alerts for the High and
+// Critical rows actually inserted are written by the same statement, from its RETURNING rows.
+// The same SQL runs on PostgreSQL through postgres.js and on PGlite through Drizzle.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
@@ -24,7 +25,7 @@ function statement<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: 
   const description = new Array<string>(n)
   const occurredAt = new Array<string | null>(n)
   const externalId = new Array<string | null>(n)
-  const attributes = new Array<string | null>(n)
+  let attributes = '['
   for (let i = 0; i < n; i++) {
     const r = rows[i]
     source[i] = r.source
@@ -33,16 +34,18 @@ function statement<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: 
     description[i] = r.description
     occurredAt[i] = r.occurredAt
     externalId[i] = r.externalId
-    attributes[i] = r.attributes
+    attributes += (i === 0 ? '' : ',') + (r.attributes ?? 'null')
   }
+  attributes += ']'
   return tag`
     WITH inserted AS (
       INSERT INTO events (source, event_type, severity, description, occurred_at, external_id, attributes)
-      SELECT source, event_type::event_type, severity::severity, description, occurred_at::timestamptz, external_id, attributes::jsonb
+      SELECT r.source, r.event_type::event_type, r.severity::severity, r.description, r.occurred_at::timestamptz,
+             r.external_id, NULLIF(a.doc, 'null'::jsonb)
       FROM unnest(${param(source)}::text[], ${param(eventType)}::text[], ${param(severity)}::text[],
-                  ${param(description)}::text[], ${param(occurredAt)}::text[], ${param(externalId)}::text[],
-                  ${param(attributes)}::text[])
-           WITH ORDINALITY AS r(source, event_type, severity, description, occurred_at, external_id, attributes, n)
+                  ${param(description)}::text[], ${param(occurredAt)}::text[], ${param(externalId)}::text[])
+           WITH ORDINALITY AS r(source, event_type, severity, description, occurred_at, external_id, n)
+      JOIN jsonb_array_elements(${attributes}::jsonb) WITH ORDINALITY AS a(doc, n) USING (n)
       ORDER BY n
       ON CONFLICT (source, external_id) DO NOTHING
       RETURNING id, source, external_id, severity, event_type

@@ -141,17 +141,31 @@ const present = (v: unknown) => v !== undefined && v !== null
 /** Text for a column: PostgreSQL text cannot hold NUL. */
 const clean = (s: string) => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s)
 
-/** Parses a time: ISO 8601 text, or epoch seconds / milliseconds as a number or numeric text. */
+const ISO_8601 = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/
+
+/** An ISO 8601 offset as Date.parse wants it (±HH:MM); none means UTC, not the server's local time. */
+function offsetOf(zone: string | undefined): string {
+  if (!zone || zone === 'Z' || zone === 'z') return 'Z'
+  const digits = zone.slice(1).replace(':', '')
+  return `${zone[0]}${digits.slice(0, 2)}:${digits.slice(2) || '00'}`
+}
+
+/**
+ * Parses a time: ISO 8601 text (UTC when it names no offset), or epoch seconds / milliseconds as
+ * a number or numeric text.
+ */
 export function parseTime(value: unknown): string | undefined {
   let ms: number
   if (typeof value === 'number') ms = Math.abs(value) >= 1e11 ? value : value * 1000
   else if (typeof value === 'string') {
     const s = value.trim()
-    if (/^\d+(\.\d+)?$/.test(s)) {
+    const iso = ISO_8601.exec(s)
+    if (iso) {
+      const [, date, time, zone] = iso
+      ms = Date.parse(time ? `${date}T${time}${offsetOf(zone)}` : date)
+    } else if (/^\d+(\.\d+)?$/.test(s)) {
       const n = Number(s)
       ms = n >= 1e11 ? n : n * 1000
-    } else if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)?$/.test(s)) {
-      ms = Date.parse(s.includes(' ') && !s.includes('T') ? s.replace(' ', 'T') : s)
     } else return undefined
   } else return undefined
   if (!Number.isFinite(ms)) return undefined
