@@ -105,7 +105,9 @@ class Ingestion {
       if (this.seen.has(k)) return this.settle(item, mapped, null)
       this.seen.add(k)
     }
-    this.batch.push({ item, row: mapped })
+    // Keep only what the reply needs: the parsed document would otherwise stay alive (and be
+    // promoted to the old generation) while the chunk waits for the database.
+    this.batch.push({ item: { index: item.index, es: item.es }, row: mapped })
     this.batchBytes += mapped.description.length + (mapped.attributes?.length ?? 0)
     if (this.batch.length >= (this.opts.batchSize ?? DEFAULT_BATCH_SIZE) || this.batchBytes >= MAX_BATCH_BYTES) {
       return this.flush()
