@@ -91,7 +91,10 @@ t.test('native bulk endpoint', async (t) => {
       { authorization: `Bearer ${key}` },
       { authorization: `Splunk ${key}` },
       { authorization: `ApiKey ${b64(`some-id:${key}`)}` },
+      { authorization: `ApiKey ${key}` },
+      { authorization: `ApiKey ${b64(key)}` },
       { authorization: `Basic ${b64(`anyone:${key}`)}` },
+      { authorization: `Basic ${b64(`${key}:`)}` },
       { 'x-api-key': key },
       admin.auth
     ]
