@@ -277,3 +277,15 @@ t.test('413 in the compatibility shapes', async (t) => {
   t.match(e, { status: 413, body: { error: { type: 'content_too_long_exception', reason: 'The request body is larger than 1024 bytes.' }, status: 413 } })
   t.equal(e.headers['x-elastic-product'], 'Elasticsearch')
 })
+
+t.test('health probes report a database that does not answer', async (t) => {
+  const app = await build(t)
+  await app.database.close()
+  const hec = await inject(app, { method: 'GET', url: '/services/collector/health' })
+  t.same([hec.status, hec.body], [503, { text: 'HEC is unhealthy, queues are full', code: 18 }])
+  const cat = await inject(app, { method: 'GET', url: '/_cat/health' })
+  t.equal(cat.status, 503)
+  t.equal(cat.headers['x-elastic-product'], 'Elasticsearch')
+  t.ok(cat.headers['retry-after'])
+  t.match(cat.body, { error: { reason: 'The database is unavailable; retry later.' }, status: 503 })
+})

@@ -6,6 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyRequest } from 'fastify'
 import { ingestErrorReply, IngestRefused } from '../../plugins/ingest.js'
+import { DB_UNAVAILABLE, HttpError } from '../../src/errors.js'
 import {
   BulkBody,
   BulkQuery,
@@ -58,7 +59,7 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'Answers like an Elasticsearch 8 node so clients, Logstash and Beats connect. Open without credentials ' +
         '(it names no data), like a load-balancer probe; the ingest routes need an ingest key.',
-      response: { 200: NodeInfo }
+      response: { 200: NodeInfo, ...esErrors(503) }
     },
     handler: async () => ({
       name: 'vigil',
@@ -85,19 +86,19 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Elasticsearch: cluster health',
       description:
-        'rsyslog probes this before resuming. Open without credentials. green while the database answers, red ' +
-        '(with 503) otherwise. Text by default, a JSON array with ?format=json.',
+        'rsyslog probes this before resuming. Open without credentials. green while the database answers; ' +
+        'otherwise 503, so a probing shipper keeps waiting. Text by default, a JSON array with ?format=json.',
       querystring: CatQuery,
-      response: { 200: CatHealth, 503: CatHealth }
+      response: { 200: CatHealth, ...esErrors(503) }
     },
     handler: async (request, reply) => {
-      const up = await ping()
+      if (!(await ping())) throw new HttpError(503, DB_UNAVAILABLE, undefined, { 'retry-after': '5' })
       const now = new Date()
       const row = {
         epoch: String(Math.floor(now.getTime() / 1000)),
         timestamp: now.toISOString().slice(11, 19),
         cluster: 'vigil',
-        status: up ? 'green' : 'red',
+        status: 'green',
         'node.total': '1',
         'node.data': '1',
         shards: '1',
@@ -107,9 +108,8 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
         unassign: '0',
         pending_tasks: '0',
         max_task_wait_time: '-',
-        active_shards_percent: up ? '100.0%' : '0.0%'
+        active_shards_percent: '100.0%'
       }
-      reply.code(up ? 200 : 503)
       if (request.query.format === 'json') return [row]
       const header = request.query.v !== undefined ? `${Object.keys(row).join(' ')}\n` : ''
       return reply.type('text/plain; charset=UTF-8').send(`${header}${Object.values(row).join(' ')}\n`)

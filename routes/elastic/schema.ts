@@ -121,7 +121,8 @@ export const CatHealthRow = Type.Object({
 })
 
 export const CatHealth = Type.Union([Type.String(), Type.Array(CatHealthRow)], {
-  description: 'One line of text, or with ?format=json one row'
+  description: 'One line of text, or with ?format=json one row',
+  examples: ['1795464507 20:08:27 vigil green 1 1 1 1 0 0 0 0 - 100.0%\n']
 })
 
 export const RefreshReply = Type.Object({

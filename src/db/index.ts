@@ -99,7 +99,8 @@ async function openPglite(dataDir: string): Promise<Database> {
     kind: 'pglite',
     ping: (ms) => withTimeout(db.execute(sql`select 1`).then(() => undefined), ms, 'database ping'),
     migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }),
-    close: () => client.close()
+    // Closing twice is harmless, as with postgres.js.
+    close: () => (client.closed ? Promise.resolve() : client.close())
   }
 }
 
