@@ -92,33 +92,48 @@ function clientErrorDetail(err: FastifyError): string {
   }
 }
 
+export interface ErrorReply {
+  status: number
+  body: ErrorBody
+  headers?: Record<string, string>
+}
+
+/**
+ * Turns any error into the status, `{detail, errors?}` body and headers Vigil answers with, and
+ * logs it. Shared with the ingestion scopes, which dress the same answer in the Splunk HEC or
+ * Elasticsearch error shape.
+ */
+export function errorReply(err: FastifyError, request: FastifyRequest): ErrorReply {
+  if (err instanceof HttpError) {
+    const body: ErrorBody = { detail: err.detail }
+    if (err.fieldErrors) body.errors = err.fieldErrors
+    request.log.info({ statusCode: err.statusCode, detail: err.detail }, 'request refused')
+    return { status: err.statusCode, body, headers: err.headers }
+  }
+  if (err.validation) {
+    request.log.info({ validation: err.validationContext }, 'validation failed')
+    return { status: 400, body: validationBody(err.validation as AjvError[], err.validationContext) }
+  }
+  const db = classifyDbError(err)
+  if (db) {
+    if (db.statusCode >= 500) request.log.warn({ err }, 'database unavailable')
+    else request.log.info({ code: (err as any).code }, 'database rejected a value')
+    return { status: db.statusCode, body: { detail: db.detail }, headers: db.headers }
+  }
+  const status = err.statusCode ?? 500
+  if (status >= 400 && status < 500) {
+    request.log.info({ statusCode: status, code: err.code }, 'client error')
+    return { status, body: { detail: clientErrorDetail(err) } }
+  }
+  request.log.error({ err }, 'unhandled error')
+  return { status: status >= 500 && status < 600 ? status : 500, body: { detail: 'Internal server error.' } }
+}
+
 async function errorsPlugin(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof HttpError) {
-      if (err.headers) reply.headers(err.headers)
-      const body: ErrorBody = { detail: err.detail }
-      if (err.fieldErrors) body.errors = err.fieldErrors
-      request.log.info({ statusCode: err.statusCode, detail: err.detail }, 'request refused')
-      return reply.code(err.statusCode).send(body)
-    }
-    if (err.validation) {
-      request.log.info({ validation: err.validationContext }, 'validation failed')
-      return reply.code(400).send(validationBody(err.validation as AjvError[], err.validationContext))
-    }
-    const db = classifyDbError(err)
-    if (db) {
-      if (db.headers) reply.headers(db.headers)
-      if (db.statusCode >= 500) request.log.warn({ err }, 'database unavailable')
-      else request.log.info({ code: (err as any).code }, 'database rejected a value')
-      return reply.code(db.statusCode).send({ detail: db.detail })
-    }
-    const status = err.statusCode ?? 500
-    if (status >= 400 && status < 500) {
-      request.log.info({ statusCode: status, code: err.code }, 'client error')
-      return reply.code(status).send({ detail: clientErrorDetail(err) })
-    }
-    request.log.error({ err }, 'unhandled error')
-    return reply.code(status >= 500 && status < 600 ? status : 500).send({ detail: 'Internal server error.' })
+    const { status, body, headers } = errorReply(err, request)
+    if (headers) reply.headers(headers)
+    return reply.code(status).send(body)
   })
 
   app.setNotFoundHandler((request, reply) => {

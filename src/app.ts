@@ -10,15 +10,20 @@ import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
+import ingestPlugin from '../plugins/ingest.js'
 import rbacPlugin from '../plugins/rbac.js'
 import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import alertRoutes from '../routes/alerts/index.js'
 import auditRoutes from '../routes/audit/index.js'
 import authRoutes from '../routes/auth/index.js'
+import elasticRoutes from '../routes/elastic/index.js'
 import eventRoutes from '../routes/events/index.js'
 import healthRoutes from '../routes/health/index.js'
+import hecRoutes from '../routes/hec/index.js'
 import incidentRoutes from '../routes/incidents/index.js'
+import ingestKeyRoutes from '../routes/ingest-keys/index.js'
+import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
@@ -117,6 +122,15 @@ export async function buildApp({ config, logStream }: BuildOptions): Promise<Fas
   await app.register(incidentRoutes, { prefix: '/api/incidents' })
   await app.register(auditRoutes, { prefix: '/api/audit' })
   await app.register(healthRoutes, { prefix: '/health' })
+  await app.register(ingestKeyRoutes, { prefix: '/api/ingest-keys' })
+  // Ingestion from log shippers, in a scope of its own: its any-content-type body parser, body
+  // limit, back-pressure and error shapes stay out of the JSON API.
+  await app.register(async (ingest) => {
+    await ingest.register(ingestPlugin)
+    await ingest.register(bulkRoutes, { prefix: '/api/events/bulk' })
+    await ingest.register(hecRoutes, { prefix: '/services/collector' })
+    await ingest.register(elasticRoutes)
+  })
   await app.ready()
   return app
 }

@@ -43,6 +43,14 @@ export const ConfigSchema = Type.Object({
   INGEST_MAX_DECOMPRESSED_BYTES: Int(100 * 1024 * 1024, 1024),
   INGEST_MAX_RECORDS: Int(10_000, 1),
   INGEST_MAX_ATTRIBUTES_BYTES: Int(16 * 1024, 256),
+  /** Ingest requests writing at once; 0 means DB_POOL_MAX - 2 (at least 1), leaving room for the API. */
+  INGEST_MAX_CONCURRENCY: Int(0),
+  /** How long an ingest request waits for a free slot before it gets 503 + Retry-After. */
+  INGEST_QUEUE_TIMEOUT_MS: Int(2000),
+  /** Rows per insert statement (each chunk is one transaction). */
+  INGEST_BATCH_SIZE: Int(2000, 1),
+  /** Ingest routes answer 503 while the event loop lags more than this; 0 turns the check off. */
+  INGEST_MAX_EVENT_LOOP_DELAY_MS: Int(1000),
   LOGIN_RATE_LIMIT: Int(10, 1),
   LOGIN_RATE_WINDOW_MS: Int(60_000, 1000)
 })

@@ -39,14 +39,21 @@ export function readCredential(headers: Record<string, string | string[] | undef
     case 'splunk':
       return { kind: 'ingest-key', key: value }
     case 'apikey': {
+      // Elasticsearch clients send base64(id:key); given a plain string they send it as is, and
+      // some operators base64 the key alone.
       const decoded = decodeBase64(value)
       const colon = decoded.indexOf(':')
-      return { kind: 'ingest-key', key: colon >= 0 ? decoded.slice(colon + 1) : value }
+      if (colon >= 0) return { kind: 'ingest-key', key: decoded.slice(colon + 1) }
+      return { kind: 'ingest-key', key: decoded.startsWith(INGEST_KEY_PREFIX) ? decoded : value }
     }
     case 'basic': {
+      // The key is the password; shippers that only have a user field may put it there instead.
       const decoded = decodeBase64(value)
       const colon = decoded.indexOf(':')
-      return colon >= 0 ? { kind: 'ingest-key', key: decoded.slice(colon + 1) } : undefined
+      if (colon < 0) return undefined
+      const [user, password] = [decoded.slice(0, colon), decoded.slice(colon + 1)]
+      if (password === '' && user.startsWith(INGEST_KEY_PREFIX)) return { kind: 'ingest-key', key: user }
+      return { kind: 'ingest-key', key: password }
     }
     default:
       return undefined

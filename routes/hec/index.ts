@@ -1,0 +1,90 @@
+// Splunk HTTP Event Collector compatibility at /services/collector, so Splunk logging libraries
+// and shippers' HEC outputs work unchanged with an ingest key as the HEC token
+// (`Authorization: Splunk <key>`). Valid events are stored even when others in the request are
+// not; the reply then says, as Splunk does, 400 with the first refused event's number.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyError } from 'fastify'
+import { ingestErrorReply, IngestRefused } from '../../plugins/ingest.js'
+import { UNAUTHENTICATED } from '../../src/errors.js'
+import { HEC_TEXT, HecBody, HecQuery, hecReplies } from './schema.js'
+
+const tags = ['compat']
+
+const reply = (code: number, extra: Record<string, unknown> = {}) => ({ text: HEC_TEXT[code], code, ...extra })
+
+/** The HEC code for a refused request. */
+function hecCode(err: FastifyError, status: number, detail: string): number {
+  if (err instanceof IngestRefused && err.reason === 'empty') return 5
+  if (status === 401) return detail === UNAUTHENTICATED ? 2 : 4
+  if (status === 403) return 3
+  if (status === 503) return 9
+  if (status >= 500) return 8
+  return 6
+}
+
+const hecRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.setErrorHandler((err: FastifyError, request, rep) => {
+    const { status, body, headers } = ingestErrorReply(err, request, app.config.INGEST_MAX_BODY_BYTES)
+    if (headers) rep.headers(headers)
+    if (status === 401) rep.header('www-authenticate', 'Splunk')
+    return rep.code(status).send(reply(hecCode(err, status, body.detail), { detail: body.detail }))
+  })
+
+  for (const url of ['/', '/event', '/event/1.0']) {
+    app.post(url, {
+      config: { permission: 'events:ingest' },
+      bodyLimit: app.config.INGEST_MAX_BODY_BYTES,
+      onRequest: app.ingestSlot,
+      schema: {
+        tags,
+        summary: `Splunk HEC: send events (${url === '/' ? '/services/collector' : `/services/collector${url}`})`,
+        description:
+          'Token: an ingest key, as `Authorization: Splunk <key>` (or any other ingest-key form). Envelope fields: ' +
+          "`event` (object or text; required), `host` (the event's source unless the event names one), `time` " +
+          '(epoch seconds), `fields` (extra fields for the mapping), `source`. The whole envelope is kept in attributes. ' +
+          '200 {"text":"Success","code":0} when every event is stored or a duplicate; otherwise the valid events are ' +
+          'still stored and the reply is 400 with the first refused event in `invalid-event-number`. ' +
+          'Busy: 503 code 9 with Retry-After.',
+        consumes: ['application/json', 'text/plain', 'application/x-www-form-urlencoded'],
+        querystring: HecQuery,
+        body: HecBody,
+        response: hecReplies(200, 400, 401, 403, 413, 415, 503)
+      },
+      handler: async (request, rep) => {
+        const result = await app.ingest(request, 'hec')
+        const first = result.errors[0]
+        if (!first) return reply(0)
+        return rep.code(400).send(
+          reply(first.code ?? 6, {
+            'invalid-event-number': first.index,
+            detail: first.detail,
+            accepted: result.accepted,
+            duplicates: result.duplicates,
+            rejected: result.rejected
+          })
+        )
+      }
+    })
+  }
+
+  for (const url of ['/health', '/health/1.0']) {
+    app.get(url, {
+      config: { public: true },
+      schema: {
+        tags,
+        summary: 'Splunk HEC: health',
+        description:
+          'Open without a token, as in Splunk, for load balancers. 200 code 17 while the database answers and ' +
+          'ingestion has room; 503 code 18 otherwise.',
+        querystring: HecQuery,
+        response: hecReplies(200, 503)
+      },
+      handler: async (_request, rep) => {
+        const up = !app.ingestGate.full && (await app.database.ping(app.config.DB_TIMEOUT_MS).then(() => true, () => false))
+        return up ? reply(17) : rep.code(503).header('retry-after', '5').send(reply(18))
+      }
+    })
+  }
+}
+
+export default hecRoutes

@@ -1,0 +1,84 @@
+// /api/ingest-keys: admins create, list and revoke the machine credentials of log shippers.
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { count, desc, eq, isNotNull, isNull } from 'drizzle-orm'
+import { ingestKeys } from '../../src/db/schema.js'
+import { notFound } from '../../src/errors.js'
+import { envelope, pageRequest } from '../../src/pagination.js'
+import { errors, IdParams, Page } from '../../src/schemas.js'
+import { actorOf } from '../../src/services/actor.js'
+import { createIngestKey, revokeIngestKey } from '../../src/services/ingest-keys.js'
+import { IngestKeyCreate, IngestKeyCreated, IngestKeyOut, ingestKeyOut, IngestKeyQuery } from './schema.js'
+
+const tags = ['ingest']
+
+const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/', {
+    config: { permission: 'ingest-keys:manage' },
+    schema: {
+      tags,
+      summary: 'Create an ingest key',
+      description:
+        'Returns the key once: only its SHA-256 is stored. A shipper presents it as `Authorization: Bearer <key>`, ' +
+        '`Splunk <key>`, `ApiKey base64(id:key)`, HTTP Basic with the key as password, or `X-API-Key`. The key can ' +
+        'only ingest. `defaults` fill the fields a record lacks. Audited as ingest_key.created (without the key).',
+      body: IngestKeyCreate,
+      response: { 201: IngestKeyCreated, ...errors(400, 401, 403, 415) }
+    },
+    handler: async (request, reply) => {
+      const { row, key } = await createIngestKey(app.db, actorOf(request), request.body)
+      const out = ingestKeyOut(row)
+      return reply.code(201).send({ id: out.id, name: out.name, key, prefix: out.prefix, defaults: out.defaults, created_at: out.created_at })
+    }
+  })
+
+  app.get('/', {
+    config: { permission: 'ingest-keys:manage' },
+    schema: {
+      tags,
+      summary: 'List ingest keys',
+      description: 'Newest first (created_at, then id). No secrets: the prefix tells keys apart.',
+      querystring: IngestKeyQuery,
+      response: { 200: Page(IngestKeyOut), ...errors(400, 401, 403, 404) }
+    },
+    handler: async (request) => {
+      const p = pageRequest(request.query)
+      const revoked = request.query.revoked
+      const where = revoked === undefined ? undefined : revoked ? isNotNull(ingestKeys.revokedAt) : isNull(ingestKeys.revokedAt)
+      const [rows, [{ total }]] = await Promise.all([
+        app.db.select().from(ingestKeys).where(where).orderBy(desc(ingestKeys.createdAt), desc(ingestKeys.id)).limit(p.pageSize).offset(p.offset),
+        app.db.select({ total: count() }).from(ingestKeys).where(where)
+      ])
+      return envelope(request, p, total, rows.map(ingestKeyOut))
+    }
+  })
+
+  app.get('/:id', {
+    config: { permission: 'ingest-keys:manage' },
+    schema: { tags, summary: 'Get an ingest key', params: IdParams, response: { 200: IngestKeyOut, ...errors(400, 401, 403, 404) } },
+    handler: async (request) => {
+      const [row] = await app.db.select().from(ingestKeys).where(eq(ingestKeys.id, request.params.id))
+      if (!row) throw notFound()
+      return ingestKeyOut(row)
+    }
+  })
+
+  app.delete('/:id', {
+    config: { permission: 'ingest-keys:manage' },
+    schema: {
+      tags,
+      summary: 'Revoke an ingest key',
+      description:
+        'Takes effect at once: the next request with the key is refused (401). The key stays listed with its ' +
+        'revoked_at. Revoking a revoked key changes nothing. Audited as ingest_key.revoked.',
+      params: IdParams,
+      response: { 204: Type.Null({ description: 'Revoked' }), ...errors(400, 401, 403, 404) }
+    },
+    handler: async (request, reply) => {
+      await revokeIngestKey(app.db, actorOf(request), request.params.id)
+      return reply.code(204).send(null)
+    }
+  })
+}
+
+export default ingestKeyRoutes

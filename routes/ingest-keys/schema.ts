@@ -1,0 +1,88 @@
+// Ingest key schemas. The secret appears in one response only: the 201 of its creation.
+import { Type } from '@sinclair/typebox'
+import type { IngestKey } from '../../src/db/schema.js'
+import { NullableTimestamp, PageQuery, Timestamp } from '../../src/schemas.js'
+import { EventTypeSchema, Severity, Source } from '../events/schema.js'
+
+export const KeyDefaults = Type.Object(
+  {
+    source: Type.Optional(Source),
+    event_type: Type.Optional(EventTypeSchema),
+    severity: Type.Optional(Severity)
+  },
+  { additionalProperties: false, description: 'Values for records that lack these fields (never for invalid ones)' }
+)
+
+export const IngestKeyCreate = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: 'What the key is for, e.g. the shipper' }),
+    defaults: Type.Optional(KeyDefaults)
+  },
+  {
+    additionalProperties: false,
+    examples: [{ name: 'syslog-ng on fw-edge-01', defaults: { source: 'fw-edge-01', event_type: 'intrusion', severity: 'Low' } }]
+  }
+)
+
+const created = '2026-11-24T10:00:00.000Z'
+
+export const IngestKeyCreated = Type.Object(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    key: Type.String({ description: 'The secret: shown this once, store it in the shipper' }),
+    prefix: Type.String({ description: 'The first characters of the key, to tell keys apart' }),
+    defaults: KeyDefaults,
+    created_at: Timestamp
+  },
+  {
+    examples: [
+      { id: 3, name: 'syslog-ng on fw-edge-01', key: 'vgl_3q2-7wEXAMPLEONLY...', prefix: 'vgl_3q2-7wEX', defaults: { source: 'fw-edge-01' }, created_at: created }
+    ]
+  }
+)
+
+export const IngestKeyOut = Type.Object(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    prefix: Type.String(),
+    defaults: KeyDefaults,
+    created_by: Type.Union([Type.Integer(), Type.Null()], { description: 'The admin who created it' }),
+    created_at: Timestamp,
+    last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'Last ingestion with this key (recorded at most once a minute)'
+    }),
+    revoked_at: NullableTimestamp
+  },
+  {
+    examples: [
+      {
+        id: 3,
+        name: 'syslog-ng on fw-edge-01',
+        prefix: 'vgl_3q2-7wEX',
+        defaults: { source: 'fw-edge-01' },
+        created_by: 1,
+        created_at: created,
+        last_used_at: null,
+        revoked_at: null
+      }
+    ]
+  }
+)
+
+export const IngestKeyQuery = Type.Object({
+  ...PageQuery,
+  revoked: Type.Optional(Type.Boolean({ description: 'true: only revoked keys; false: only active keys' }))
+})
+
+export const ingestKeyOut = (k: IngestKey) => ({
+  id: k.id,
+  name: k.name,
+  prefix: k.prefix,
+  defaults: (k.defaults ?? {}) as Record<string, string>,
+  created_by: k.createdById,
+  created_at: k.createdAt.toISOString(),
+  last_used_at: k.lastUsedAt ? k.lastUsedAt.toISOString() : null,
+  revoked_at: k.revokedAt ? k.revokedAt.toISOString() : null
+})

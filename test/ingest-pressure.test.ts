@@ -1,0 +1,96 @@
+// Back-pressure, for real: the only ingest slot is held by a request whose body has not arrived
+// yet, so the next ingest request finds Vigil saturated.
+import { Readable } from 'node:stream'
+import t from 'tap'
+import { build, inject, makeUser } from './helper.js'
+import { makeIngestKey } from './ingest-helper.js'
+
+/** A request body that arrives only when told to; `reading` resolves once the server starts reading it. */
+function heldBody() {
+  let started!: () => void
+  const reading = new Promise<void>((resolve) => (started = resolve))
+  // Nothing is pushed until the server reads: its first read is the signal that the request got
+  // past the onRequest hooks (authentication and the ingest slot).
+  const stream = new Readable({ read: () => started() })
+  return {
+    stream,
+    reading,
+    send(body: string) {
+      stream.push(body)
+      stream.push(null)
+    }
+  }
+}
+
+const BODY = '{"host":"held","message":"m","id":"held-1"}\n'
+
+t.test('saturated ingestion answers 503 with Retry-After', async (t) => {
+  const app = await build(t, { INGEST_MAX_CONCURRENCY: 1, INGEST_QUEUE_TIMEOUT_MS: 0 })
+  const admin = await makeUser(app, 'admin')
+  const { key } = await makeIngestKey(app, admin, { event_type: 'anomaly', severity: 'Low' })
+  const auth = { 'x-api-key': key }
+
+  const held = heldBody()
+  const first = inject(app, {
+    method: 'POST',
+    url: '/api/events/bulk',
+    headers: { ...auth, 'content-type': 'application/x-ndjson', 'content-length': String(Buffer.byteLength(BODY)) },
+    payload: held.stream
+  })
+  await held.reading
+
+  const bulk = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: auth, payload: BODY })
+  t.equal(bulk.status, 503)
+  t.equal(bulk.headers['retry-after'], '2')
+  t.match(bulk.body, { detail: /busy/ })
+
+  const hec = await inject(app, { method: 'POST', url: '/services/collector/event', headers: { authorization: `Splunk ${key}` }, payload: '{"event":"x"}' })
+  t.equal(hec.status, 503)
+  t.equal(hec.headers['retry-after'], '2')
+  t.match(hec.body, { text: 'Server is busy', code: 9 })
+
+  const es = await inject(app, { method: 'POST', url: '/_bulk', headers: auth, payload: '{"index":{}}\n{"message":"x"}\n' })
+  t.equal(es.status, 503, 'the Elasticsearch clients retry 503 (they would give up on 429)')
+  t.equal(es.headers['retry-after'], '2')
+  t.equal(es.headers['x-elastic-product'], 'Elasticsearch')
+  t.match(es.body, { error: { type: 'es_rejected_execution_exception', reason: /busy/ }, status: 503 })
+
+  const health = await inject(app, { method: 'GET', url: '/services/collector/health' })
+  t.same([health.status, health.body], [503, { text: 'HEC is unhealthy, queues are full', code: 18 }])
+
+  const api = await inject(app, { method: 'GET', url: '/api/events/', headers: admin.auth })
+  t.equal(api.status, 200, 'the rest of the API is not held back')
+  t.equal(api.body.count, 0, 'nothing refused was stored')
+
+  held.send(BODY)
+  const done = await first
+  t.equal(done.status, 200)
+  t.same(done.body, { accepted: 1, duplicates: 0, rejected: 0, errors: [] })
+
+  const next = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: auth, payload: BODY })
+  t.same([next.status, next.body.duplicates], [200, 1], 'the slot is free again once the request is answered')
+  const refused = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: auth, payload: '' })
+  t.equal(refused.status, 400)
+  const after = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: auth, payload: BODY })
+  t.equal(after.status, 200, 'a refused body gives its slot back too')
+  t.same((await inject(app, { method: 'GET', url: '/services/collector/health' })).status, 200)
+})
+
+t.test('with a queue, a request waits for the slot instead', async (t) => {
+  const app = await build(t, { INGEST_MAX_CONCURRENCY: 1, INGEST_QUEUE_TIMEOUT_MS: 60_000 })
+  const admin = await makeUser(app, 'admin')
+  const { key } = await makeIngestKey(app, admin, { event_type: 'anomaly', severity: 'Low' })
+  const held = heldBody()
+  const first = inject(app, {
+    method: 'POST',
+    url: '/api/events/bulk',
+    headers: { 'x-api-key': key, 'content-length': String(Buffer.byteLength(BODY)) },
+    payload: held.stream
+  })
+  await held.reading
+  const second = inject(app, { method: 'POST', url: '/api/events/bulk', headers: { 'x-api-key': key }, payload: '{"host":"held","id":"held-2"}' })
+  held.send(BODY)
+  const [a, b] = await Promise.all([first, second])
+  t.same([a.status, a.body.accepted], [200, 1])
+  t.same([b.status, b.body.accepted], [200, 1])
+})
