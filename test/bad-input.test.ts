@@ -3,7 +3,7 @@
 // injection strings, bad ids and page numbers, duplicate keys, bad encodings and content types).
 // Every one must get a 4xx in the JSON error shape, none a 5xx, and the database must be exactly
 // as it was (row counts and a content checksum of every table).
-import { gzipSync } from 'node:zlib'
+import { deflateSync, gzipSync } from 'node:zlib'
 import t from 'tap'
 import { sql } from 'drizzle-orm'
 import type { FastifyInstance, InjectOptions } from 'fastify'
@@ -46,7 +46,12 @@ async function snapshot(app: FastifyInstance) {
 }
 
 t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) => {
-  const app = await build(t, { BODY_LIMIT: 256 * 1024 })
+  const app = await build(t, {
+    BODY_LIMIT: 256 * 1024,
+    INGEST_MAX_BODY_BYTES: 64 * 1024,
+    INGEST_MAX_DECOMPRESSED_BYTES: 256 * 1024,
+    INGEST_MAX_RECORDS: 100
+  })
   const admin = await makeUser(app, 'admin')
   const analyst = await makeUser(app, 'analyst')
   const auth = admin.auth
@@ -55,6 +60,11 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
   const alert = (await inject(app, { method: 'GET', url: '/api/alerts/', headers: auth })).body.results[0]
   const inc = await inject(app, { method: 'POST', url: '/api/incidents/', headers: auth, payload: { title: 'case', severity: 'High', alert_ids: [alert.id] } })
   t.equal(inc.status, 201)
+  const keyRes = await inject(app, { method: 'POST', url: '/api/ingest-keys/', headers: auth, payload: { name: 'fuzz' } })
+  const ingestAuth = { authorization: `Bearer ${keyRes.body.key}` }
+  // Use the key once, so its last-used time is already set when the snapshot is taken.
+  const warm = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: ingestAuth, payload: '{"source":"warm","event_type":"anomaly","severity":"Low","external_id":"w"}' })
+  t.equal(warm.status, 200)
   const before = await snapshot(app)
 
   const cases: Case[] = []
@@ -63,10 +73,11 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
   // 1. Bad ids in every path that takes one.
   const doc = (await inject(app, { method: 'GET', url: '/docs/json' })).body
   for (const [path, ops] of Object.entries<Record<string, unknown>>(doc.paths)) {
-    if (!path.includes('{')) continue
+    // Numeric ids only: an Elasticsearch {index} is a free-form name.
+    if (!/\{(\w*_)?id\}/.test(path)) continue
     for (const method of Object.keys(ops)) {
       for (const bad of BAD_IDS) {
-        const url = path.replace(/\{[^}]+\}/g, bad)
+        const url = path.replace(/\{(\w*_)?id\}/g, bad)
         add(`${method.toUpperCase()} ${path} id=${bad}`, { method: method.toUpperCase() as any, url, payload: ['post', 'put', 'patch'].includes(method) ? { status: 'Resolved' } : undefined })
       }
     }
@@ -141,6 +152,30 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
     raw('prototype poisoning', JSON.stringify(base).replace(/^\{/, '{"__proto__":{"role":"admin"},'), json)
     raw('body over the limit', JSON.stringify({ ...base, pad: 'x'.repeat(300 * 1024) }), json)
   }
+  // 4. Whole-body problems on every ingestion endpoint (per-record problems are answered 200 with
+  // per-record errors by design, so that one bad record never blocks a shipper's queue).
+  const bomb = gzipSync(Buffer.alloc(2 * 1024 * 1024, 'a'))
+  const record = '{"source":"s","event_type":"anomaly","severity":"Low","message":"m"}\n'
+  const ingestBodies: [string, string | Buffer, Record<string, string>][] = [
+    ['empty body', '', {}],
+    ['not JSON at all', 'just some words', { 'content-type': 'text/plain' }],
+    ['truncated JSON', '{"source": "s", "severity":', { 'content-type': 'application/json' }],
+    ['invalid gzip', Buffer.from('\x1f\x8bnot really gzip'), { 'content-encoding': 'gzip' }],
+    ['invalid deflate', Buffer.from('not deflate'), { 'content-encoding': 'deflate' }],
+    ['unknown encoding', deflateSync(record), { 'content-encoding': 'br' }],
+    ['gzip bomb', bomb, { 'content-encoding': 'gzip' }],
+    ['over the wire limit', record.repeat(2000), { 'content-type': 'application/x-ndjson' }],
+    ['too many records', record.repeat(101), { 'content-type': 'application/x-ndjson' }],
+    ['NUL bytes only', Buffer.alloc(64), {}]
+  ]
+  for (const url of ['/api/events/bulk', '/services/collector/event', '/_bulk', '/events/_bulk']) {
+    for (const [name, payload, headers] of ingestBodies) {
+      cases.push({ name: `POST ${url} ${name}`, method: 'POST', url, payload, headers: { ...ingestAuth, ...headers } })
+    }
+  }
+  cases.push({ name: 'POST /_bulk malformed action', method: 'POST', url: '/_bulk', payload: '{"index":\n{"message":"x"}\n', headers: ingestAuth })
+  cases.push({ name: 'POST /_bulk unknown action', method: 'POST', url: '/_bulk', payload: '{"explode":{}}\n{"message":"x"}\n', headers: ingestAuth })
+
   // The analyst probing admin routes with bad input still meets authorization first.
   for (const url of ['/api/events/', '/api/users/']) {
     cases.push({ name: `analyst POST ${url} junk`, method: 'POST', url, headers: analyst.auth, payload: { junk: SQLI[0] } })

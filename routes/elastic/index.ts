@@ -46,7 +46,10 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (headers) reply.headers(headers)
     if (status === 401) reply.header('www-authenticate', 'Basic realm="vigil", ApiKey')
     const type = esType(err, status)
-    return reply.code(status).send({ error: { root_cause: [{ type, reason: body.detail }], type, reason: body.detail }, status })
+    // Elasticsearch's shape for its clients, plus Vigil's `detail` so every error has one field in common.
+    return reply
+      .code(status)
+      .send({ error: { root_cause: [{ type, reason: body.detail }], type, reason: body.detail }, status, detail: body.detail })
   })
 
   const ping = () => app.database.ping(app.config.DB_TIMEOUT_MS).then(() => true, () => false)

@@ -8,7 +8,8 @@ const Cause = Type.Object({ type: Type.String(), reason: Type.String() })
 export const EsError = Type.Object(
   {
     error: Type.Object({ root_cause: Type.Array(Cause), type: Type.String(), reason: Type.String() }),
-    status: Type.Integer()
+    status: Type.Integer(),
+    detail: Type.String({ description: "Vigil's explanation, as in every Vigil error" })
   },
   {
     examples: [
@@ -18,7 +19,8 @@ export const EsError = Type.Object(
           type: 'security_exception',
           reason: 'Authentication credentials were not provided.'
         },
-        status: 401
+        status: 401,
+        detail: 'Authentication credentials were not provided.'
       }
     ]
   }
@@ -93,6 +95,26 @@ export const NodeInfo = Type.Object({
     minimum_index_compatibility_version: Type.String()
   }),
   tagline: Type.String()
+}, {
+  examples: [
+    {
+      name: 'vigil',
+      cluster_name: 'vigil',
+      cluster_uuid: 'vigil-0000000000000000',
+      version: {
+        number: '8.15.0',
+        build_flavor: 'default',
+        build_type: 'vigil',
+        build_hash: 'vigil',
+        build_date: '2026-11-24T00:00:00.000Z',
+        build_snapshot: false,
+        lucene_version: '9.11.1',
+        minimum_wire_compatibility_version: '7.17.0',
+        minimum_index_compatibility_version: '7.0.0'
+      },
+      tagline: 'You Know, for Search'
+    }
+  ]
 })
 
 export const CatQuery = Type.Object(
@@ -125,6 +147,7 @@ export const CatHealth = Type.Union([Type.String(), Type.Array(CatHealthRow)], {
   examples: ['1795464507 20:08:27 vigil green 1 1 1 1 0 0 0 0 - 100.0%\n']
 })
 
-export const RefreshReply = Type.Object({
-  _shards: Type.Object({ total: Type.Integer(), successful: Type.Integer(), failed: Type.Integer() })
-})
+export const RefreshReply = Type.Object(
+  { _shards: Type.Object({ total: Type.Integer(), successful: Type.Integer(), failed: Type.Integer() }) },
+  { examples: [{ _shards: { total: 1, successful: 1, failed: 0 } }] }
+)

@@ -55,7 +55,13 @@ const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/:id', {
     config: { permission: 'ingest-keys:manage' },
-    schema: { tags, summary: 'Get an ingest key', params: IdParams, response: { 200: IngestKeyOut, ...errors(400, 401, 403, 404) } },
+    schema: {
+      tags,
+      summary: 'Get an ingest key',
+      description: 'Its name, prefix, defaults and when it was created, last used and revoked; never the secret.',
+      params: IdParams,
+      response: { 200: IngestKeyOut, ...errors(400, 401, 403, 404) }
+    },
     handler: async (request) => {
       const [row] = await app.db.select().from(ingestKeys).where(eq(ingestKeys.id, request.params.id))
       if (!row) throw notFound()
