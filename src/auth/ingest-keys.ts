@@ -40,7 +40,9 @@ export function readCredential(headers: Record<string, string | string[] | undef
       return { kind: 'ingest-key', key: value }
     case 'apikey': {
       // Elasticsearch clients send base64(id:key); given a plain string they send it as is, and
-      // some operators base64 the key alone.
+      // some operators base64 the key alone. A plain key is recognised first: decoding one as
+      // base64 yields noise that may happen to contain a colon.
+      if (value.startsWith(INGEST_KEY_PREFIX)) return { kind: 'ingest-key', key: value }
       const decoded = decodeBase64(value)
       const colon = decoded.indexOf(':')
       if (colon >= 0) return { kind: 'ingest-key', key: decoded.slice(colon + 1) }
