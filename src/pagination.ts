@@ -1,6 +1,9 @@
 // Page-number pagination with the envelope REST clients of the Django original parse:
 // { count, next, previous, results }, with next/previous as full URLs.
+import { count, desc, type SQL } from 'drizzle-orm'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
+import type { Db } from './db/index.js'
 import { HttpError } from './errors.js'
 
 export const DEFAULT_PAGE_SIZE = 20
@@ -41,4 +44,28 @@ export function envelope<T>(request: FastifyRequest, p: PageRequest, count: numb
     previous: p.page > 1 ? pageUrl(request, p.page - 1) : null,
     results
   }
+}
+
+/**
+ * One page of a table, newest first by `newest` with the id as tie-breaker, and the count over
+ * the same filter, so `count` always describes the pages.
+ */
+export async function selectPage<T extends PgTable & { id: PgColumn }>(
+  db: Db,
+  table: T,
+  where: SQL | undefined,
+  newest: PgColumn,
+  p: PageRequest
+): Promise<{ rows: T['$inferSelect'][]; total: number }> {
+  const [rows, [{ total }]] = await Promise.all([
+    db
+      .select()
+      .from(table as PgTable)
+      .where(where)
+      .orderBy(desc(newest), desc(table.id))
+      .limit(p.pageSize)
+      .offset(p.offset),
+    db.select({ total: count() }).from(table as PgTable).where(where)
+  ])
+  return { rows: rows as T['$inferSelect'][], total }
 }

@@ -6,8 +6,6 @@ import t from 'tap'
 import { auditLog, incidentAlerts, incidentEntities, incidents, users } from '../src/db/schema.js'
 import { build, inject, makeRoles, makeUser, type TestUser } from './helper.js'
 
-type Roles = Awaited<ReturnType<typeof makeRoles>>
-
 /** Creates a High event through the API and returns the id of the alert it raised. */
 async function makeAlert(app: FastifyInstance, admin: TestUser, source = 'fw-edge-01'): Promise<number> {
   const ev = await inject(app, {

@@ -1,10 +1,10 @@
 // /api/alerts: every role reads alerts; creating one by hand and status changes are the admin's
 // and are audited.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { and, count, desc, eq, gte, lte, sql } from 'drizzle-orm'
+import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import { alerts, events } from '../../src/db/schema.js'
 import { conflict, isUniqueViolation, notFound } from '../../src/errors.js'
-import { envelope, pageRequest } from '../../src/pagination.js'
+import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { recordAudit } from '../../src/services/audit.js'
 import { actorOf } from '../../src/services/actor.js'
@@ -33,10 +33,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
         q.created_after ? gte(alerts.createdAt, new Date(q.created_after)) : undefined,
         q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined
       )
-      const [rows, [{ total }]] = await Promise.all([
-        app.db.select().from(alerts).where(where).orderBy(desc(alerts.createdAt), desc(alerts.id)).limit(p.pageSize).offset(p.offset),
-        app.db.select({ total: count() }).from(alerts).where(where)
-      ])
+      const { rows, total } = await selectPage(app.db, alerts, where, alerts.createdAt, p)
       return envelope(request, p, total, rows.map(alertOut))
     }
   })

@@ -2,9 +2,9 @@
 // changes (src/services/audit.ts); this route only reads them.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { and, count, desc, eq, gte, lte, sql } from 'drizzle-orm'
+import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import { auditLog } from '../../src/db/schema.js'
-import { envelope, pageRequest } from '../../src/pagination.js'
+import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
 import { errors, IsoDate, Page, PageQuery, Timestamp } from '../../src/schemas.js'
 
 const Json = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])
@@ -74,10 +74,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         q.created_after ? gte(auditLog.createdAt, new Date(q.created_after)) : undefined,
         q.created_before ? lte(auditLog.createdAt, new Date(q.created_before)) : undefined
       )
-      const [rows, [{ total }]] = await Promise.all([
-        app.db.select().from(auditLog).where(where).orderBy(desc(auditLog.createdAt), desc(auditLog.id)).limit(p.pageSize).offset(p.offset),
-        app.db.select({ total: count() }).from(auditLog).where(where)
-      ])
+      const { rows, total } = await selectPage(app.db, auditLog, where, auditLog.createdAt, p)
       return envelope(
         request,
         p,

@@ -2,10 +2,10 @@
 // Critical raises its alert in the same transaction (src/services/events.ts).
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { and, count, desc, eq, gte, lte } from 'drizzle-orm'
+import { and, eq, gte, lte } from 'drizzle-orm'
 import { events } from '../../src/db/schema.js'
 import { badRequest, notFound } from '../../src/errors.js'
-import { envelope, pageRequest } from '../../src/pagination.js'
+import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { createEvent, updateEvent, type EventInput } from '../../src/services/events.js'
 import { EventBody, EventOut, eventOut, EventPatch, EventQuery } from './schema.js'
@@ -38,10 +38,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         q.timestamp_after ? gte(events.timestamp, new Date(q.timestamp_after)) : undefined,
         q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined
       )
-      const [rows, [{ total }]] = await Promise.all([
-        app.db.select().from(events).where(where).orderBy(desc(events.timestamp), desc(events.id)).limit(p.pageSize).offset(p.offset),
-        app.db.select({ total: count() }).from(events).where(where)
-      ])
+      const { rows, total } = await selectPage(app.db, events, where, events.timestamp, p)
       return envelope(request, p, total, rows.map(eventOut))
     }
   })

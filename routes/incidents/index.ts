@@ -3,10 +3,10 @@
 // checks and their audit records live in src/services/incidents.ts.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { and, count, desc, eq, ilike } from 'drizzle-orm'
+import { and, eq, ilike } from 'drizzle-orm'
 import { incidents } from '../../src/db/schema.js'
 import { HttpError } from '../../src/errors.js'
-import { envelope, pageRequest } from '../../src/pagination.js'
+import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import {
@@ -66,16 +66,7 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         q.assignee ? eq(incidents.assigneeId, q.assignee) : undefined,
         q.search ? ilike(incidents.title, containing(q.search)) : undefined
       )
-      const [rows, [{ total }]] = await Promise.all([
-        app.db
-          .select()
-          .from(incidents)
-          .where(where)
-          .orderBy(desc(incidents.createdAt), desc(incidents.id))
-          .limit(p.pageSize)
-          .offset(p.offset),
-        app.db.select({ total: count() }).from(incidents).where(where)
-      ])
+      const { rows, total } = await selectPage(app.db, incidents, where, incidents.createdAt, p)
       // Alerts, entities and assignee names for the whole page: one query each, not one per incident.
       const views = await hydrate(app.db, rows)
       return envelope(request, p, total, views.map(incidentOut))

@@ -1,10 +1,10 @@
 // /api/ingest-keys: admins create, list and revoke the machine credentials of log shippers.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { count, desc, eq, isNotNull, isNull } from 'drizzle-orm'
+import { eq, isNotNull, isNull } from 'drizzle-orm'
 import { ingestKeys } from '../../src/db/schema.js'
 import { notFound } from '../../src/errors.js'
-import { envelope, pageRequest } from '../../src/pagination.js'
+import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import { createIngestKey, revokeIngestKey } from '../../src/services/ingest-keys.js'
@@ -45,10 +45,7 @@ const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const p = pageRequest(request.query)
       const revoked = request.query.revoked
       const where = revoked === undefined ? undefined : revoked ? isNotNull(ingestKeys.revokedAt) : isNull(ingestKeys.revokedAt)
-      const [rows, [{ total }]] = await Promise.all([
-        app.db.select().from(ingestKeys).where(where).orderBy(desc(ingestKeys.createdAt), desc(ingestKeys.id)).limit(p.pageSize).offset(p.offset),
-        app.db.select({ total: count() }).from(ingestKeys).where(where)
-      ])
+      const { rows, total } = await selectPage(app.db, ingestKeys, where, ingestKeys.createdAt, p)
       return envelope(request, p, total, rows.map(ingestKeyOut))
     }
   })

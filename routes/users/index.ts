@@ -3,11 +3,11 @@
 // user's tokens at once; the last active admin cannot be removed.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { and, count, desc, eq, ilike, or, sql } from 'drizzle-orm'
+import { and, eq, ilike, or, sql } from 'drizzle-orm'
 import { hashPassword, passwordProblem } from '../../src/auth/passwords.js'
 import { users, type User } from '../../src/db/schema.js'
 import { badRequest, notFound } from '../../src/errors.js'
-import { envelope, pageRequest } from '../../src/pagination.js'
+import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import { recordAudit } from '../../src/services/audit.js'
@@ -54,10 +54,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         q.is_active !== undefined ? eq(users.isActive, q.is_active) : undefined,
         pattern ? or(ilike(users.username, pattern), ilike(users.email, pattern)) : undefined
       )
-      const [rows, [{ total }]] = await Promise.all([
-        app.db.select().from(users).where(where).orderBy(desc(users.createdAt), desc(users.id)).limit(p.pageSize).offset(p.offset),
-        app.db.select({ total: count() }).from(users).where(where)
-      ])
+      const { rows, total } = await selectPage(app.db, users, where, users.createdAt, p)
       return envelope(request, p, total, rows.map(publicUser))
     }
   })
