@@ -2,7 +2,7 @@
 // 2-core machine the server then has its own event loop, not shared with the load generator, and
 // its resident memory can be read from /proc on its own.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { openSync, closeSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -90,6 +90,8 @@ export async function startVigil(env: Record<string, string>, nodeArgs: string[]
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
       await exit
       clearTimeout(timer)
+      // A clean exit leaves nothing worth reading; otherwise the log stays for the error message.
+      if (exited === 0) rmSync(logFile, { force: true })
     }
   }
 }
