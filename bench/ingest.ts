@@ -1,0 +1,378 @@
+// Ingestion benchmark (npm run bench:ingest). Against ONE PostgreSQL, in one run, on a scratch
+// database of its own (created here, migrated by Vigil itself, dropped at the end), it measures:
+//   (a) raw COPY of the event rows with postgres.js: the database's own speed, the baseline;
+//   (b) POST /api/events/bulk: NDJSON, 1,000 records a request, N connections, plain and gzip;
+//   (c) POST /api/events/ one event a request vs a raw single-row INSERT loop, same concurrency;
+//   (d) Vigil's resident memory while it ingests a body at the decompressed limit (100 MiB).
+// and prints rows/s and the ratios against the baselines. Vigil runs as a child process, as
+// `npm start` runs it, so it has its own event loop and its own RSS. Not part of `npm test`.
+//
+// Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_ROWS
+// (200000), BENCH_SINGLE (20000), BENCH_CONNECTIONS (4), BENCH_LOG_LEVEL (Vigil's LOG_LEVEL, warn),
+// BENCH_PHASES (copy,bulk,single,memory), BENCH_NODE_ARGS (extra node options for Vigil, e.g.
+// "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it).
+import { randomBytes } from 'node:crypto'
+import { loadavg } from 'node:os'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { gzipSync } from 'node:zlib'
+import postgres from 'postgres'
+import {
+  copyChunks,
+  gzipAll,
+  isAlerting,
+  makeRecord,
+  makeRecords,
+  ndjsonBodies,
+  rng,
+  singleEvent,
+  type BenchRecord
+} from './data.js'
+import { cpuNow, cpuSince, type Cpu } from './cpu.js'
+import { Client, drive } from './http.js'
+import { sampleRss, startVigil, type Vigil } from './server.js'
+
+const env = process.env
+const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const ROWS = Number(env.BENCH_ROWS ?? 200_000)
+const SINGLE = Number(env.BENCH_SINGLE ?? 20_000)
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 4)
+const PER_REQUEST = 1000
+const PHASES = new Set((env.BENCH_PHASES ?? 'copy,bulk,single,memory').split(','))
+/** Vigil's defaults: INGEST_MAX_BODY_BYTES, INGEST_MAX_DECOMPRESSED_BYTES, INGEST_MAX_RECORDS. */
+const WIRE_LIMIT = 10 * 1024 * 1024
+const DECOMPRESSED_LIMIT = 100 * 1024 * 1024
+const MAX_RECORDS = 10_000
+
+const MB = 1024 * 1024
+const log = (msg: string) => process.stderr.write(`${msg}\n`)
+
+interface Result {
+  phase: string
+  rows: number
+  seconds: number
+  /** Name of the baseline this phase is compared with. */
+  vs?: string
+  cpu: Cpu
+}
+interface MemoryResult {
+  phase: string
+  records: number
+  bodyBytes: number
+  wireBytes: number
+  seconds: number
+  idleRss: number
+  peakRss: number
+  hwm: number
+  samples: number
+  note: string
+}
+
+const results: Result[] = []
+const memory: MemoryResult[] = []
+const rate = (r: Result) => r.rows / r.seconds
+
+async function main() {
+  const runId = randomBytes(4).toString('hex')
+  const dbName = `vigil_bench_${runId}`
+  const admin = postgres(BASE_URL, { max: 1, onnotice: () => {} })
+  // A database name cannot be a bound parameter; this one is made here from hex digits only.
+  await admin.unsafe(`create database ${dbName}`)
+  const url = new URL(BASE_URL)
+  url.pathname = `/${dbName}`
+  const dbUrl = url.toString()
+  log(`scratch database ${dbName}`)
+
+  const adminPassword = randomBytes(18).toString('base64url')
+  const vigilEnv: Record<string, string> = {
+    NODE_ENV: 'production',
+    DATABASE_URL: dbUrl,
+    JWT_SECRET: randomBytes(48).toString('base64url'),
+    LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'warn',
+    ADMIN_USERNAME: 'bench-admin',
+    ADMIN_PASSWORD: adminPassword,
+    ACCESS_TOKEN_TTL: '3600'
+  }
+  const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+
+  let vigil: Vigil | undefined
+  let client: Client | undefined
+  const sql = postgres(dbUrl, { max: CONNECTIONS, onnotice: () => {} })
+  try {
+    // Vigil runs its migrations and creates the bootstrap admin before it listens.
+    vigil = await startVigil(vigilEnv, nodeArgs)
+    client = new Client(vigil.url, CONNECTIONS)
+    const { access } = await client.json<{ access: string }>('POST', '/api/token/', {}, { username: 'bench-admin', password: adminPassword }, 200)
+    const adminAuth = { authorization: `Bearer ${access}` }
+    const { key } = await client.json<{ key: string }>('POST', '/api/ingest-keys/', adminAuth, { name: 'bench' }, 201)
+    log(`Vigil pid ${vigil.pid} at ${vigil.url}, LOG_LEVEL=${vigilEnv.LOG_LEVEL}; ingest key created`)
+
+    /** Runs one timed phase and records its wall time and the CPU each party spent. */
+    const measure = async (phase: string, rows: number, run: () => Promise<unknown>, vs?: string) => {
+      const before = cpuNow(vigil?.pid, dbName)
+      const t0 = process.hrtime.bigint()
+      await run()
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+      results.push({ phase, rows, seconds, vs, cpu: cpuSince(before, cpuNow(vigil?.pid, dbName)) })
+    }
+    const reset = async () => {
+      await sql`truncate events, alerts restart identity cascade`
+      // Each phase starts from an empty table and without a pending checkpoint.
+      await sql`checkpoint`
+    }
+    const verify = async (phase: string, events: number, alerts: number | undefined) => {
+      const [{ e }] = await sql<{ e: number }[]>`select count(*)::int as e from events`
+      const [{ a }] = await sql<{ a: number }[]>`select count(*)::int as a from alerts`
+      const ok = e === events && (alerts === undefined || a === alerts)
+      log(`  ${phase}: events ${e} (expected ${events}), alerts ${a}${alerts === undefined ? '' : ` (expected ${alerts})`} ${ok ? 'ok' : 'MISMATCH'}`)
+      if (!ok) throw new Error(`${phase}: the database does not hold what was sent`)
+    }
+
+    const records = makeRecords(Math.max(ROWS, SINGLE), `b${runId}`)
+    const bulkRecords = records.slice(0, ROWS)
+    const alertsOf = (rs: BenchRecord[]) => rs.filter((r) => isAlerting(r.severity)).length
+
+    // (a) raw COPY ---------------------------------------------------------------------------------
+    if (PHASES.has('copy') || PHASES.has('bulk')) {
+      const copy = async (chunks: Buffer[]) => {
+        const writable = await sql`copy events (source, event_type, severity, description, occurred_at, external_id, attributes) from stdin`.writable()
+        await pipeline(Readable.from(chunks), writable)
+      }
+      const chunks = copyChunks(bulkRecords)
+      await reset()
+      await copy(copyChunks(bulkRecords.slice(0, 5000)))
+      await reset()
+      await measure('raw COPY (1 conn)', bulkRecords.length, () => copy(chunks))
+      await verify('raw COPY', bulkRecords.length, 0)
+    }
+
+    // (b) bulk endpoint ----------------------------------------------------------------------------
+    if (PHASES.has('bulk')) {
+      const plain = ndjsonBodies(bulkRecords, PER_REQUEST)
+      const gzipped = gzipAll(plain)
+      const wire = (bs: Buffer[]) => bs.reduce((n, b) => n + b.length, 0)
+      log(`  bulk bodies: ${plain.length} x ${PER_REQUEST} records, ${(wire(plain) / MB).toFixed(1)} MiB plain, ${(wire(gzipped) / MB).toFixed(1)} MiB gzip`)
+      const bulk = async (bodies: Buffer[], gzip: boolean, count = bodies.length) => {
+        const headers: Record<string, string> = {
+          'content-type': 'application/x-ndjson',
+          authorization: `Bearer ${key}`,
+          ...(gzip ? { 'content-encoding': 'gzip' } : {})
+        }
+        return drive(count, CONNECTIONS, async (i) => {
+          const reply = await client!.send('POST', '/api/events/bulk', headers, bodies[i])
+          if (reply.status !== 200) throw new Error(`bulk: ${reply.status} ${reply.body.slice(0, 300)}`)
+          const r = JSON.parse(reply.body) as { accepted: number; rejected: number; duplicates: number }
+          const expected = Math.min(PER_REQUEST, bulkRecords.length - i * PER_REQUEST)
+          if (r.accepted !== expected) throw new Error(`bulk: accepted ${r.accepted} of ${expected}: ${reply.body.slice(0, 300)}`)
+        })
+      }
+      for (const [name, bodies, gzip] of [
+        ['plain', plain, false],
+        ['gzip', gzipped, true]
+      ] as const) {
+        await reset()
+        await bulk(bodies, gzip, Math.min(10, bodies.length)) // warm-up: JIT and connection pool
+        await reset()
+        await measure(`bulk NDJSON ${name} (${CONNECTIONS} conns)`, bulkRecords.length, () => bulk(bodies, gzip), 'raw COPY (1 conn)')
+        await verify(`bulk ${name}`, bulkRecords.length, alertsOf(bulkRecords))
+      }
+    }
+
+    // (c) single events ----------------------------------------------------------------------------
+    if (PHASES.has('single')) {
+      const singles = records.slice(0, SINGLE)
+      const bodies = singles.map((r) => JSON.stringify(singleEvent(r)))
+      const attrs = singles.map((r) => JSON.stringify(singleEvent(r).attributes))
+      // Autocommit for a plain event; event and alert in one transaction for High and Critical.
+      const rawInsert = async (i: number) => {
+        const r = singles[i]
+        if (!isAlerting(r.severity)) {
+          await sql`insert into events (source, event_type, severity, description, occurred_at, external_id, attributes)
+            values (${r.source}, ${r.eventType}::event_type, ${r.severity}::severity, ${r.message}, ${r.occurredAt}::timestamptz, ${r.externalId}, ${attrs[i]}::jsonb)
+            returning id`
+          return
+        }
+        await sql.begin(async (tx) => {
+          const [e] = await tx<{ id: string }[]>`insert into events (source, event_type, severity, description, occurred_at, external_id, attributes)
+            values (${r.source}, ${r.eventType}::event_type, ${r.severity}::severity, ${r.message}, ${r.occurredAt}::timestamptz, ${r.externalId}, ${attrs[i]}::jsonb)
+            returning id`
+          await tx`insert into alerts (event_id, severity, event_type, source)
+            values (${e.id}, ${r.severity}::severity, ${r.eventType}::event_type, ${r.source}) on conflict (event_id) do nothing`
+        })
+      }
+      // Informational: the same round trips the app makes for one POST (the credential's user
+      // looked up, then BEGIN, INSERT ... RETURNING *, the alert when due, COMMIT), without HTTP.
+      const [{ id: adminId }] = await sql<{ id: string }[]>`select id from users where username = 'bench-admin'`
+      const rawAppPattern = async (i: number) => {
+        const r = singles[i]
+        await sql`select id, username, email, role, is_active, token_version, created_at from users where id = ${adminId}`
+        await sql.begin(async (tx) => {
+          const [e] = await tx<{ id: string }[]>`insert into events (source, event_type, severity, description, occurred_at, external_id, attributes)
+            values (${r.source}, ${r.eventType}::event_type, ${r.severity}::severity, ${r.message}, ${r.occurredAt}::timestamptz, ${r.externalId}, ${attrs[i]}::jsonb)
+            returning *`
+          if (isAlerting(r.severity)) {
+            await tx`insert into alerts (event_id, severity, event_type, source)
+              values (${e.id}, ${r.severity}::severity, ${r.eventType}::event_type, ${r.source}) on conflict (event_id) do nothing`
+          }
+        })
+      }
+      const post = async (i: number) => {
+        const reply = await client!.send('POST', '/api/events/', { 'content-type': 'application/json', ...adminAuth }, bodies[i])
+        if (reply.status !== 201) throw new Error(`POST /api/events/: ${reply.status} ${reply.body.slice(0, 300)}`)
+      }
+      const warm = Math.min(1000, SINGLE)
+      for (const [phase, task, vs] of [
+        [`raw INSERT loop (${CONNECTIONS} conns)`, rawInsert, undefined],
+        [`POST /api/events/ (${CONNECTIONS} conns)`, post, `raw INSERT loop (${CONNECTIONS} conns)`],
+        [`  info: raw, app's round trips`, rawAppPattern, `raw INSERT loop (${CONNECTIONS} conns)`]
+      ] as const) {
+        await reset()
+        await drive(warm, CONNECTIONS, task)
+        await reset()
+        await measure(phase, SINGLE, () => drive(SINGLE, CONNECTIONS, task), vs)
+        await verify(phase, SINGLE, alertsOf(singles))
+      }
+    }
+
+    await vigil.stop()
+    vigil = undefined
+    client.close()
+    client = undefined
+
+    // (d) memory at the decompressed limit ---------------------------------------------------------
+    if (PHASES.has('memory')) {
+      // Each body goes to a fresh Vigil, so its RSS is not inflated by the heap grown earlier.
+      for (const variant of [
+        { name: '10k records of ~10 KB', messageBytes: 10_100, maxRecords: MAX_RECORDS },
+        { name: 'small records (~280 B)', messageBytes: 0, maxRecords: 1_000_000 }
+      ]) {
+        const next = rng(7)
+        const lines: Buffer[] = []
+        let size = 0
+        const base = Date.parse('2026-03-02T00:00:00.000Z')
+        for (let i = 0; lines.length < variant.maxRecords; i++) {
+          const line = Buffer.from(makeRecord(next, `m${runId}-${variant.messageBytes}`, i, base, variant.messageBytes).line + '\n')
+          if (size + line.length > DECOMPRESSED_LIMIT) break
+          lines.push(line)
+          size += line.length
+        }
+        const body = gzipSync(Buffer.concat(lines))
+        const count = lines.length
+        lines.length = 0
+        const notes: string[] = []
+        const extra: Record<string, string> = {}
+        if (variant.maxRecords > MAX_RECORDS) {
+          extra.INGEST_MAX_RECORDS = String(variant.maxRecords)
+          notes.push(`INGEST_MAX_RECORDS=${variant.maxRecords}`)
+        }
+        if (body.length > WIRE_LIMIT) {
+          extra.INGEST_MAX_BODY_BYTES = String(Math.ceil(body.length / MB) * MB)
+          notes.push(`INGEST_MAX_BODY_BYTES=${extra.INGEST_MAX_BODY_BYTES}`)
+        }
+        await reset()
+        const v = await startVigil({ ...vigilEnv, ...extra }, nodeArgs)
+        const c = new Client(v.url, 1)
+        try {
+          const idleRss = v.rss()
+          const sampler = sampleRss(v.rss, 50)
+          const t0 = process.hrtime.bigint()
+          const reply = await c.send(
+            'POST',
+            '/api/events/bulk',
+            { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip', authorization: `Bearer ${key}` },
+            body
+          )
+          const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+          const { peak, samples } = sampler.stop()
+          if (reply.status !== 200) throw new Error(`memory: ${reply.status} ${reply.body.slice(0, 300)}`)
+          const r = JSON.parse(reply.body) as { accepted: number; duplicates: number; rejected: number }
+          log(`  memory ${variant.name}: reply accepted ${r.accepted}, duplicates ${r.duplicates}, rejected ${r.rejected} of ${count} sent ${r.accepted === count ? 'ok' : 'MISMATCH'}`)
+          if (r.accepted !== count) throw new Error('memory: the reply does not count every record sent')
+          await verify(`memory ${variant.name}`, count, undefined)
+          memory.push({
+            phase: variant.name,
+            records: count,
+            bodyBytes: size,
+            wireBytes: body.length,
+            seconds,
+            idleRss,
+            peakRss: peak,
+            hwm: v.peakRss(),
+            samples,
+            note: notes.join(', ') || 'default limits'
+          })
+        } finally {
+          c.close()
+          await v.stop()
+        }
+      }
+    }
+  } finally {
+    client?.close()
+    await vigil?.stop()
+    await sql.end({ timeout: 5 })
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`)
+    await admin.end({ timeout: 5 })
+    log(`dropped ${dbName}`)
+  }
+  report()
+}
+
+function report() {
+  const pad = (s: string | number, n: number) => String(s).padEnd(n)
+  const lpad = (s: string | number, n: number) => String(s).padStart(n)
+  const byName = new Map(results.map((r) => [r.phase, r]))
+  const ratioOf = (r: Result) => {
+    const base = r.vs ? byName.get(r.vs) : undefined
+    return base ? rate(r) / rate(base) : undefined
+  }
+  console.log(`\nVigil ingestion benchmark (${CONNECTIONS} connections, ${PER_REQUEST} records per bulk request; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`)
+  if (results.length > 0) {
+    console.log(`${pad('phase', 36)}${lpad('rows', 8)}${lpad('seconds', 9)}${lpad('rows/s', 9)}  ${pad('CPU us/row: vigil   pg bench', 30)}ratio`)
+    for (const r of results) {
+      const ratio = ratioOf(r)
+      const us = (s: number) => lpad(((s / r.rows) * 1e6).toFixed(s / r.rows < 1e-5 ? 1 : 0), 5)
+      console.log(
+        `${pad(r.phase, 36)}${lpad(r.rows, 8)}${lpad(r.seconds.toFixed(2), 9)}${lpad(Math.round(rate(r)), 9)}  ` +
+          `${pad(`           ${us(r.cpu.vigil)} ${us(r.cpu.pg)} ${us(r.cpu.bench)}`, 30)}${ratio === undefined ? '' : `${ratio.toFixed(2)} of ${r.vs}`}`
+      )
+    }
+    console.log(
+      [
+        'CPU: of the Vigil process, of the PostgreSQL backends of the scratch database, and of this process (client, baselines).',
+        'raw COPY writes the same event rows (attributes = the original line) on one connection: no alerts, no duplicate check.',
+        'raw INSERT loop: postgres.js prepared statements, autocommit; a High/Critical event and its alert in one transaction.',
+        "info row: the round trips the app makes per POST (user lookup, BEGIN, INSERT ... RETURNING *, alert, COMMIT), no HTTP."
+      ].join('\n')
+    )
+  }
+  if (memory.length > 0) {
+    console.log(`\nResident memory of the Vigil process while one gzip body at the decompressed limit is ingested`)
+    console.log(`${pad('body', 26)}${lpad('records', 8)}${lpad('MiB', 7)}${lpad('wire MiB', 10)}${lpad('seconds', 9)}${lpad('idle RSS', 10)}${lpad('peak RSS', 10)}${lpad('VmHWM', 8)}   limits`)
+    for (const m of memory) {
+      const mib = (n: number) => (n / MB).toFixed(0)
+      console.log(
+        `${pad(m.phase, 26)}${lpad(m.records, 8)}${lpad((m.bodyBytes / MB).toFixed(1), 7)}${lpad((m.wireBytes / MB).toFixed(1), 10)}${lpad(m.seconds.toFixed(2), 9)}` +
+          `${lpad(mib(m.idleRss), 10)}${lpad(mib(m.peakRss), 10)}${lpad(mib(m.hwm), 8)}   ${m.note}`
+      )
+    }
+    console.log(`RSS in MiB: peak sampled every 50 ms from /proc/<pid>/status VmRSS; VmHWM is the kernel's high-water mark since start.`)
+  }
+  console.log('\nTargets')
+  const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED')
+  for (const r of results) {
+    const ratio = ratioOf(r)
+    if (ratio === undefined || r.phase.startsWith(' ')) continue
+    const target = r.phase.startsWith('bulk') ? 0.5 : 0.7
+    console.log(`  ${pad(r.phase, 34)} ${ratio.toFixed(2)} of ${r.vs} (target >= ${target.toFixed(2)})  ${verdict(ratio >= target)}`)
+  }
+  for (const m of memory) {
+    const mb = Math.max(m.peakRss, m.hwm) / 1e6
+    console.log(`  ${pad(`peak RSS, ${m.phase}`, 34)} ${mb.toFixed(0)} MB (target < 300 MB)  ${verdict(mb < 300)}`)
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
