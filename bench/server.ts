@@ -1,7 +1,7 @@
-// Runs Vigil as `npm start` does (node --import tsx src/server.ts) in a child process: on a
+// Runs Vigil as `npm start` does (compiled, node dist/src/server.js) in a child process: on a
 // 2-core machine the server then has its own event loop, not shared with the load generator, and
 // its resident memory can be read from /proc on its own.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, request } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -45,12 +45,21 @@ function answers(url: string): Promise<boolean> {
   })
 }
 
+let built = false
+/** Compiles Vigil once per bench run (`npm run build`), as `npm start` does before it starts. */
+function buildOnce() {
+  if (built) return
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' })
+  built = true
+}
+
 /** Starts Vigil with `env` on a free port and waits until it answers (migrations done, admin made). */
 export async function startVigil(env: Record<string, string>, nodeArgs: string[] = []): Promise<Vigil> {
   const port = await freePort()
   const logFile = join(tmpdir(), `vigil-bench-${port}.log`)
   const fd = openSync(logFile, 'w')
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
+  buildOnce()
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, 'dist/src/server.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', fd, fd]

@@ -54,6 +54,9 @@ admin_user='newman-admin'
 admin_password="$(node -e "console.log(require('crypto').randomBytes(18).toString('base64url'))")"
 jwt_secret="$(node -e "console.log(require('crypto').randomBytes(48).toString('base64url'))")"
 
+# Compiled, as `npm start` runs it.
+npm run -s build
+
 # DATABASE_URL is unset so the server runs on embedded PGlite in the temporary DATA_DIR.
 env -u DATABASE_URL \
   NODE_ENV=production \
@@ -64,7 +67,7 @@ env -u DATABASE_URL \
   ADMIN_USERNAME="$admin_user" \
   ADMIN_PASSWORD="$admin_password" \
   LOG_LEVEL=warn \
-  node --import tsx src/server.ts >"$work/server.log" 2>&1 &
+  node dist/src/server.js >"$work/server.log" 2>&1 &
 server_pid=$!
 
 # Wait for liveness (the first start applies migrations to the new data directory).

@@ -1,8 +1,7 @@
 // Opens the system of record: PostgreSQL through postgres.js when a URL is given, otherwise the
 // embedded PGlite in DATA_DIR. Both expose the same Drizzle API, schema and migrations.
 import { mkdirSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
@@ -11,13 +10,14 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
+import { PROJECT_ROOT } from '../paths.js'
 import * as schema from './schema.js'
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
 /** What a Drizzle transaction callback receives; same query API as Db. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url))
+export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'drizzle')
 
 export interface Database {
   db: Db
