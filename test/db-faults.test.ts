@@ -115,3 +115,53 @@ t.test('nothing acknowledged is lost across a database restart', async (t) => {
     .where(inArray(alerts.eventId, stored.map((s) => s.id)))
   t.equal(alertRows.length, stored.length, 'every stored Critical event has its one alert: no event without its alert')
 })
+
+t.test('bulk ingestion across a database restart: every acknowledged record stored exactly once', async (t) => {
+  const { cluster, app } = await setup(t)
+  const admin = await makeUser(app, 'admin')
+  const key = await inject(app, { method: 'POST', url: '/api/ingest-keys/', headers: admin.auth, payload: { name: 'restart' } })
+  const auth = { authorization: `Bearer ${key.body.key}`, 'content-type': 'application/x-ndjson' }
+  const acknowledged: string[] = []
+  const statuses = new Map<number, number>()
+  let running = true
+  let batch = 0
+
+  const worker = async () => {
+    while (running) {
+      const ids = Array.from({ length: 50 }, (_, i) => `b${batch}-${i}`)
+      batch++
+      const body = ids.map((id) => JSON.stringify({ host: 'bulk-restart', severity: 'crit', event_type: 'intrusion', message: 'x', id })).join('\n')
+      const res = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: auth, payload: body })
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+      if (res.status === 200) {
+        t.equal(res.body.accepted + res.body.duplicates, ids.length, 'an acknowledged batch accounts for every record')
+        acknowledged.push(...ids)
+      } else {
+        t.equal(res.status, 503, 'a refused batch is a 503 that shippers retry, never a 500')
+      }
+    }
+  }
+  const workers = [worker(), worker()]
+  await sleep(500)
+  await cluster.stop('immediate')
+  await sleep(500)
+  await cluster.start()
+  await sleep(1500)
+  running = false
+  await Promise.all(workers)
+
+  t.ok((statuses.get(200) ?? 0) > 0, 'batches were acknowledged')
+  t.ok((statuses.get(503) ?? 0) > 0, 'some batches met the outage')
+  const stored = await app.db
+    .select({ id: events.id, externalId: events.externalId })
+    .from(events)
+    .where(eq(events.source, 'bulk-restart'))
+  const counts = new Map<string, number>()
+  for (const row of stored) counts.set(row.externalId!, (counts.get(row.externalId!) ?? 0) + 1)
+  t.same(acknowledged.filter((id) => counts.get(id) !== 1), [], 'every acknowledged record is stored exactly once')
+  const alertRows = await app.db
+    .select({ eventId: alerts.eventId })
+    .from(alerts)
+    .where(inArray(alerts.eventId, stored.map((s) => s.id)))
+  t.equal(alertRows.length, stored.length, 'each stored Critical record has its one alert')
+})
