@@ -163,14 +163,32 @@ async function authPlugin(app: FastifyInstance) {
 
   app.decorateRequest('principal', null)
 
+  // The per-request lookups, built once and prepared by the driver (postgres.js prepares them on
+  // each connection): every request still reads the row, so revocation applies at once.
+  const keyByHash = app.db
+    .select({ id: ingestKeys.id, name: ingestKeys.name, defaults: ingestKeys.defaults })
+    .from(ingestKeys)
+    .where(and(eq(ingestKeys.keyHash, sql.placeholder('hash')), isNull(ingestKeys.revokedAt)))
+    .prepare('vigil_auth_ingest_key')
+  const userById = app.db
+    .select({
+      id: users.id,
+      username: users.username,
+      email: users.email,
+      role: users.role,
+      isActive: users.isActive,
+      tokenVersion: users.tokenVersion,
+      createdAt: users.createdAt
+    })
+    .from(users)
+    .where(eq(users.id, sql.placeholder('id')))
+    .prepare('vigil_auth_user')
+
   app.decorate('authenticate', async (request: FastifyRequest): Promise<Principal> => {
     const credential = readCredential(request.headers)
     if (!credential) throw invalid(UNAUTHENTICATED)
     if (credential.kind === 'ingest-key') {
-      const [key] = await app.db
-        .select({ id: ingestKeys.id, name: ingestKeys.name, defaults: ingestKeys.defaults })
-        .from(ingestKeys)
-        .where(and(eq(ingestKeys.keyHash, hashIngestKey(credential.key)), isNull(ingestKeys.revokedAt)))
+      const [key] = await keyByHash.execute({ hash: hashIngestKey(credential.key) })
       if (!key) throw invalid('Invalid or revoked API key.')
       request.principal = {
         kind: 'ingest-key',
@@ -185,18 +203,7 @@ async function authPlugin(app: FastifyInstance) {
     if (claims.typ !== 'access') throw invalid('Token has wrong type')
     const id = Number(claims.sub)
     if (!Number.isSafeInteger(id)) throw invalid()
-    const [user] = await app.db
-      .select({
-        id: users.id,
-        username: users.username,
-        email: users.email,
-        role: users.role,
-        isActive: users.isActive,
-        tokenVersion: users.tokenVersion,
-        createdAt: users.createdAt
-      })
-      .from(users)
-      .where(eq(users.id, id))
+    const [user] = await userById.execute({ id })
     if (!user || !user.isActive || user.tokenVersion !== claims.tv) throw invalid()
     const { tokenVersion: _tv, ...rest } = user
     request.principal = { kind: 'user', ...rest }

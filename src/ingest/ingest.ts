@@ -67,7 +67,7 @@ export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
 /** Bodies that decode to at most this many bytes are split once and kept for the second pass. */
 const RETAIN_BYTES = 4 * 1024 * 1024
 /** A chunk is also flushed once its text reaches this size, whatever its row count. */
-const MAX_BATCH_BYTES = 8 * 1024 * 1024
+const MAX_BATCH_BYTES = 2 * 1024 * 1024
 
 interface Pending {
   item: Item
