@@ -45,6 +45,12 @@ function answers(url: string): Promise<boolean> {
   })
 }
 
+/** The node options `npm start` uses (package.json config.node_flags: the V8 heap sizes). */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
+  return String(pkg.config?.node_flags ?? '').split(/\s+/).filter(Boolean)
+}
+
 let built = false
 /** Compiles Vigil once per bench run (`npm run build`), as `npm start` does before it starts. */
 function buildOnce() {
@@ -59,7 +65,7 @@ export async function startVigil(env: Record<string, string>, nodeArgs: string[]
   const logFile = join(tmpdir(), `vigil-bench-${port}.log`)
   const fd = openSync(logFile, 'w')
   buildOnce()
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, 'dist/src/server.js'], {
+  const child: ChildProcess = spawn(process.execPath, [...startFlags(), ...nodeArgs, 'dist/src/server.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', fd, fd]

@@ -5,6 +5,7 @@
 //   ingest requests tied to the database pool, both answering 503 + Retry-After, which every
 //   shipper retries (never 429: the Elasticsearch client gives up on it);
 // - runs the hot path (src/ingest) with the caller's ingest-key defaults and the configured limits.
+import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -81,9 +82,12 @@ async function ingestPlugin(app: FastifyInstance) {
   if (config.INGEST_MAX_EVENT_LOOP_DELAY_MS > 0 && !app.hasDecorator('isUnderPressure')) {
     await app.register(underPressure, {
       maxEventLoopDelay: config.INGEST_MAX_EVENT_LOOP_DELAY_MS,
+      // Near the V8 heap limit (npm start sets one), new ingestion waits instead of risking the
+      // process running out of memory with other requests' data in flight.
+      maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
       retryAfter: RETRY_AFTER_S,
-      pressureHandler: async () => {
-        throw busy('overloaded (event loop delayed)')
+      pressureHandler: async (_request, _reply, type) => {
+        throw busy(type === 'heapUsedBytes' ? 'overloaded (memory)' : 'overloaded (event loop delayed)')
       }
     })
   }

@@ -67,7 +67,7 @@ env -u DATABASE_URL \
   ADMIN_USERNAME="$admin_user" \
   ADMIN_PASSWORD="$admin_password" \
   LOG_LEVEL=warn \
-  node dist/src/server.js >"$work/server.log" 2>&1 &
+  node $(node -p "require('./package.json').config.node_flags") dist/src/server.js >"$work/server.log" 2>&1 &
 server_pid=$!
 
 # Wait for liveness (the first start applies migrations to the new data directory).
