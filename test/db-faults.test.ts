@@ -23,6 +23,37 @@ async function setup(t: any) {
   return { cluster, app }
 }
 
+/** Runs `step` in `workers` loops while the cluster crashes (immediate stop) and comes back. */
+async function loadThroughRestart(cluster: { stop(mode: 'immediate'): Promise<void>; start(): Promise<void> }, workers: number, step: () => Promise<void>) {
+  let running = true
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) await step()
+  })
+  await sleep(500)
+  await cluster.stop('immediate')
+  await sleep(500)
+  await cluster.start()
+  await sleep(1500)
+  running = false
+  await Promise.all(loops)
+}
+
+/** Every acknowledged external id of `source` is stored exactly once, each event with its one alert. */
+async function checkExactlyOnce(t: any, app: any, source: string, acknowledged: string[]) {
+  const stored: { id: number; externalId: string | null }[] = await app.db
+    .select({ id: events.id, externalId: events.externalId })
+    .from(events)
+    .where(eq(events.source, source))
+  const counts = new Map<string, number>()
+  for (const row of stored) counts.set(row.externalId!, (counts.get(row.externalId!) ?? 0) + 1)
+  t.same(acknowledged.filter((id) => counts.get(id) !== 1), [], 'every acknowledged event is stored exactly once')
+  const alertRows = await app.db
+    .select({ eventId: alerts.eventId })
+    .from(alerts)
+    .where(inArray(alerts.eventId, stored.map((s) => s.id)))
+  t.equal(alertRows.length, stored.length, 'every stored Critical event has its one alert: no event without its alert')
+}
+
 t.test('database down: 503 within a bound, then recovery without a restart', async (t) => {
   const { cluster, app } = await setup(t)
   const admin = await makeUser(app, 'admin')
@@ -73,47 +104,22 @@ t.test('nothing acknowledged is lost across a database restart', async (t) => {
   const admin = await makeUser(app, 'admin')
   const acknowledged: string[] = []
   const statuses = new Map<number, number>()
-  let running = true
   let seq = 0
-
-  const worker = async (name: string) => {
-    while (running) {
-      const externalId = `${name}-${seq++}`
-      const res = await inject(app, {
-        method: 'POST',
-        url: '/api/events/',
-        headers: admin.auth,
-        payload: { source: 'restart-test', event_type: 'intrusion', severity: 'Critical', external_id: externalId }
-      })
-      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
-      if (res.status === 201) acknowledged.push(externalId)
-      else t.equal(res.status, 503, 'a failure during the restart is a 503, never a 500')
-    }
-  }
-  const workers = [worker('a'), worker('b'), worker('c')]
-  await sleep(500)
-  await cluster.stop('immediate')
-  await sleep(500)
-  await cluster.start()
-  await sleep(1500)
-  running = false
-  await Promise.all(workers)
-
+  await loadThroughRestart(cluster, 3, async () => {
+    const externalId = `e-${seq++}`
+    const res = await inject(app, {
+      method: 'POST',
+      url: '/api/events/',
+      headers: admin.auth,
+      payload: { source: 'restart-test', event_type: 'intrusion', severity: 'Critical', external_id: externalId }
+    })
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+    if (res.status === 201) acknowledged.push(externalId)
+    else t.equal(res.status, 503, 'a failure during the restart is a 503, never a 500')
+  })
   t.ok((statuses.get(201) ?? 0) > 0, 'events were acknowledged')
   t.ok((statuses.get(503) ?? 0) > 0, 'some requests met the outage')
-  const stored = await app.db
-    .select({ id: events.id, externalId: events.externalId })
-    .from(events)
-    .where(eq(events.source, 'restart-test'))
-  const storedIds = new Map<string, number>()
-  for (const row of stored) storedIds.set(row.externalId!, (storedIds.get(row.externalId!) ?? 0) + 1)
-  const missing = acknowledged.filter((id) => storedIds.get(id) !== 1)
-  t.same(missing, [], 'every acknowledged event is stored exactly once')
-  const alertRows = await app.db
-    .select({ eventId: alerts.eventId })
-    .from(alerts)
-    .where(inArray(alerts.eventId, stored.map((s) => s.id)))
-  t.equal(alertRows.length, stored.length, 'every stored Critical event has its one alert: no event without its alert')
+  await checkExactlyOnce(t, app, 'restart-test', acknowledged)
 })
 
 t.test('bulk ingestion across a database restart: every acknowledged record stored exactly once', async (t) => {
@@ -123,45 +129,21 @@ t.test('bulk ingestion across a database restart: every acknowledged record stor
   const auth = { authorization: `Bearer ${key.body.key}`, 'content-type': 'application/x-ndjson' }
   const acknowledged: string[] = []
   const statuses = new Map<number, number>()
-  let running = true
   let batch = 0
-
-  const worker = async () => {
-    while (running) {
-      const ids = Array.from({ length: 50 }, (_, i) => `b${batch}-${i}`)
-      batch++
-      const body = ids.map((id) => JSON.stringify({ host: 'bulk-restart', severity: 'crit', event_type: 'intrusion', message: 'x', id })).join('\n')
-      const res = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: auth, payload: body })
-      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
-      if (res.status === 200) {
-        t.equal(res.body.accepted + res.body.duplicates, ids.length, 'an acknowledged batch accounts for every record')
-        acknowledged.push(...ids)
-      } else {
-        t.equal(res.status, 503, 'a refused batch is a 503 that shippers retry, never a 500')
-      }
+  await loadThroughRestart(cluster, 2, async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `b${batch}-${i}`)
+    batch++
+    const body = ids.map((id) => JSON.stringify({ host: 'bulk-restart', severity: 'crit', event_type: 'intrusion', message: 'x', id })).join('\n')
+    const res = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: auth, payload: body })
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+    if (res.status === 200) {
+      t.equal(res.body.accepted + res.body.duplicates, ids.length, 'an acknowledged batch accounts for every record')
+      acknowledged.push(...ids)
+    } else {
+      t.equal(res.status, 503, 'a refused batch is a 503 that shippers retry, never a 500')
     }
-  }
-  const workers = [worker(), worker()]
-  await sleep(500)
-  await cluster.stop('immediate')
-  await sleep(500)
-  await cluster.start()
-  await sleep(1500)
-  running = false
-  await Promise.all(workers)
-
+  })
   t.ok((statuses.get(200) ?? 0) > 0, 'batches were acknowledged')
   t.ok((statuses.get(503) ?? 0) > 0, 'some batches met the outage')
-  const stored = await app.db
-    .select({ id: events.id, externalId: events.externalId })
-    .from(events)
-    .where(eq(events.source, 'bulk-restart'))
-  const counts = new Map<string, number>()
-  for (const row of stored) counts.set(row.externalId!, (counts.get(row.externalId!) ?? 0) + 1)
-  t.same(acknowledged.filter((id) => counts.get(id) !== 1), [], 'every acknowledged record is stored exactly once')
-  const alertRows = await app.db
-    .select({ eventId: alerts.eventId })
-    .from(alerts)
-    .where(inArray(alerts.eventId, stored.map((s) => s.id)))
-  t.equal(alertRows.length, stored.length, 'each stored Critical record has its one alert')
+  await checkExactlyOnce(t, app, 'bulk-restart', acknowledged)
 })
