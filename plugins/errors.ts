@@ -24,7 +24,6 @@ const CONTEXT_NAMES: Record<string, string> = {
 function fieldName(e: AjvError): string {
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.')
   if (e.keyword === 'required') return path ? `${path}.${e.params.missingProperty}` : e.params.missingProperty
-  if (e.keyword === 'additionalProperties') return path ? `${path}.${e.params.additionalProperty}` : e.params.additionalProperty
   return path || 'non_field_errors'
 }
 
@@ -46,8 +45,6 @@ function describe(e: AjvError): string {
       return `Ensure this value is greater than or equal to ${e.params.limit}.`
     case 'format':
       return `Must be a valid ${e.params.format}.`
-    case 'additionalProperties':
-      return 'Unknown field.'
     default:
       return e.message ? `${e.message.charAt(0).toUpperCase()}${e.message.slice(1)}.` : 'Invalid value.'
   }

@@ -23,7 +23,9 @@ export const FORBIDDEN = 'You do not have permission to perform this action.'
 export const DB_UNAVAILABLE = 'The database is unavailable; retry later.'
 
 /** Drizzle wraps driver errors; the driver's error (with its SQLSTATE code) is the cause. */
-function rootCause(err: unknown): { code?: string; constraint_name?: string; constraint?: string } | undefined {
+export function driverError(
+  err: unknown
+): { code?: string; message?: string; constraint_name?: string; constraint?: string } | undefined {
   let e: any = err
   for (let i = 0; i < 5 && e; i++) {
     if (typeof e.code === 'string') return e
@@ -52,7 +54,7 @@ const CONNECTION_CODES = new Set([
  * past validation become 4xx rather than 500.
  */
 export function classifyDbError(err: unknown): HttpError | undefined {
-  const cause = rootCause(err)
+  const cause = driverError(err)
   const code = cause?.code
   if (!code) return undefined
   if (CONNECTION_CODES.has(code) || /^(08|53|57P)/.test(code) || code === '57014') {
@@ -70,7 +72,7 @@ export function classifyDbError(err: unknown): HttpError | undefined {
 
 /** True for a unique violation, optionally of one named constraint/index. */
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  const cause = rootCause(err)
+  const cause = driverError(err)
   if (cause?.code !== '23505') return false
   if (!constraint) return true
   return (cause.constraint_name ?? cause.constraint) === constraint

@@ -2,22 +2,14 @@
 // the requests in flight, closes the database and exits 0.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { freshDatabaseUrl } from './helper.js'
+import { freePort } from './support/net.js'
 
 const root = new URL('..', import.meta.url).pathname
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 async function startServer(t: any) {
   const port = await freePort()

@@ -5,6 +5,7 @@ import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import { alerts, events } from '../../src/db/schema.js'
 import { conflict, isUniqueViolation, notFound } from '../../src/errors.js'
 import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
+import { getById } from '../../src/db/queries.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { recordAudit } from '../../src/services/audit.js'
 import { actorOf } from '../../src/services/actor.js'
@@ -90,9 +91,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: AlertOut, ...errors(400, 401, 403, 404) }
     },
     handler: async (request) => {
-      const [alert] = await app.db.select().from(alerts).where(eq(alerts.id, request.params.id))
-      if (!alert) throw notFound()
-      return alertOut(alert)
+      return alertOut(await getById(app.db, alerts, request.params.id))
     }
   })
 

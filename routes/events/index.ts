@@ -6,6 +6,7 @@ import { and, eq, gte, lte } from 'drizzle-orm'
 import { events } from '../../src/db/schema.js'
 import { badRequest, notFound } from '../../src/errors.js'
 import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
+import { getById } from '../../src/db/queries.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { createEvent, updateEvent, type EventInput } from '../../src/services/events.js'
 import { EventBody, EventOut, eventOut, EventPatch, EventQuery } from './schema.js'
@@ -69,9 +70,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: EventOut, ...errors(400, 401, 403, 404) }
     },
     handler: async (request) => {
-      const [event] = await app.db.select().from(events).where(eq(events.id, request.params.id))
-      if (!event) throw notFound()
-      return eventOut(event)
+      return eventOut(await getById(app.db, events, request.params.id))
     }
   })
 

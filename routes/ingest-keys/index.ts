@@ -1,10 +1,10 @@
 // /api/ingest-keys: admins create, list and revoke the machine credentials of log shippers.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { eq, isNotNull, isNull } from 'drizzle-orm'
+import { isNotNull, isNull } from 'drizzle-orm'
 import { ingestKeys } from '../../src/db/schema.js'
-import { notFound } from '../../src/errors.js'
 import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
+import { getById } from '../../src/db/queries.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import { createIngestKey, revokeIngestKey } from '../../src/services/ingest-keys.js'
@@ -60,9 +60,7 @@ const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: IngestKeyOut, ...errors(400, 401, 403, 404) }
     },
     handler: async (request) => {
-      const [row] = await app.db.select().from(ingestKeys).where(eq(ingestKeys.id, request.params.id))
-      if (!row) throw notFound()
-      return ingestKeyOut(row)
+      return ingestKeyOut(await getById(app.db, ingestKeys, request.params.id))
     }
   })
 

@@ -8,6 +8,7 @@ import { hashPassword, passwordProblem } from '../../src/auth/passwords.js'
 import { users, type User } from '../../src/db/schema.js'
 import { badRequest, notFound } from '../../src/errors.js'
 import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
+import { getById } from '../../src/db/queries.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import { recordAudit } from '../../src/services/audit.js'
@@ -102,9 +103,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: UserOut, ...errors(400, 401, 403, 404) }
     },
     handler: async (request) => {
-      const [user] = await app.db.select().from(users).where(eq(users.id, request.params.id))
-      if (!user) throw notFound()
-      return publicUser(user)
+      return publicUser(await getById(app.db, users, request.params.id))
     }
   })
 

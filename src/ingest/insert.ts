@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
+import { driverError } from '../errors.js'
 import { ALERTING_SEVERITIES } from '../db/schema.js'
 import type { EventRow } from './map.js'
 
@@ -86,15 +87,6 @@ function outcomes(rows: EventRow[], returned: Returned[]): RowOutcome[] {
   return rows.map((r) => (r.externalId === null ? (anonymous[next++] ?? null) : (byKey.get(key(r.source, r.externalId)) ?? null)))
 }
 
-function sqlState(err: unknown): { code?: string; message?: string } | undefined {
-  let e: any = err
-  for (let i = 0; i < 5 && e; i++) {
-    if (typeof e.code === 'string') return e
-    e = e.cause
-  }
-  return undefined
-}
-
 /** Errors caused by one row's values (bad input, check or size limits) rather than by the database. */
 const isRowError = (code: string | undefined) =>
   !!code && (code.startsWith('22') || code === '23502' || code === '23514' || code === '54000')
@@ -111,7 +103,7 @@ export async function insertRows(database: Database, rows: EventRow[]): Promise<
     try {
       return outcomes(rows, await insertOnce(database, rows))
     } catch (err) {
-      const state = sqlState(err)
+      const state = driverError(err)
       if (isRetryable(state?.code) && attempt < 3) {
         await sleep(20 * attempt)
         continue

@@ -1,0 +1,15 @@
+// Reads shared by the resource routes.
+import { eq } from 'drizzle-orm'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import { notFound } from '../errors.js'
+import type { Db } from './index.js'
+
+/** The row with this id, or a 404. */
+export async function getById<T extends PgTable & { id: PgColumn }>(db: Db, table: T, id: number): Promise<T['$inferSelect']> {
+  const [row] = await db
+    .select()
+    .from(table as PgTable)
+    .where(eq(table.id, id))
+  if (!row) throw notFound()
+  return row as T['$inferSelect']
+}
