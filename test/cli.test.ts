@@ -1,0 +1,48 @@
+// `npm run user:create` (Django's createsuperuser): creates a user with the given role on the
+// configured database, applies the password policy and refuses duplicates; the user can then log in.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { freshDatabaseUrl, inject, TEST_JWT_SECRET } from './helper.js'
+
+const run = promisify(execFile)
+const root = new URL('..', import.meta.url).pathname
+
+t.test('user:create', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'vigil-cli-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const url = await freshDatabaseUrl(t)
+  const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: url ?? '', JWT_SECRET: TEST_JWT_SECRET, VIGIL_PASSWORD: 'a-long-enough-password' }
+  const cli = (args: string[], extra: Record<string, string> = {}) =>
+    run(process.execPath, ['--import', 'tsx', 'src/cli/create-user.ts', ...args], { cwd: root, env: { ...env, ...extra } }).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e) => ({ code: e.code as number, out: String(e.stdout) + String(e.stderr) })
+    )
+
+  const created = await cli(['--username', 'alice', '--role', 'admin', '--email', 'alice@example.org'])
+  t.equal(created.code, 0)
+  t.match(created.out, /created admin 'alice'/)
+  t.notMatch(created.out, /a-long-enough-password/, 'the password is never printed')
+
+  const dup = await cli(['--username', 'ALICE', '--role', 'viewer'])
+  t.equal(dup.code, 2)
+  t.match(dup.out, /already exists/)
+  const weak = await cli(['--username', 'bob'], { VIGIL_PASSWORD: 'short' })
+  t.equal(weak.code, 2)
+  t.match(weak.out, /at least 12 characters/)
+  const badRole = await cli(['--username', 'carol', '--role', 'root'])
+  t.equal(badRole.code, 2)
+
+  const config = loadConfig({}, { NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: dataDir, ...(url ? { DATABASE_URL: url } : {}) })
+  const app = await buildApp({ config })
+  t.teardown(() => app.close())
+  const login = await inject(app, { method: 'POST', url: '/api/token/', payload: { username: 'alice', password: 'a-long-enough-password' } })
+  t.equal(login.status, 200, 'the new admin can log in')
+  const events = await inject(app, { method: 'GET', url: '/api/events/', headers: { authorization: `Bearer ${login.body.access}` } })
+  t.equal(events.status, 200, 'with the admin role')
+})
