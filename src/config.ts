@@ -28,6 +28,12 @@ export const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.String({ default: 'vigil' }),
   JWT_AUDIENCE: Type.String({ default: 'vigil-api' }),
   ACCESS_TOKEN_TTL: Int(900, 1),
+  /**
+   * How long a user row read to authenticate a request may be reused (0: read it every time).
+   * Changes are announced by the database (LISTEN/NOTIFY) and drop the copy at once; this bounds
+   * how long a change could go unseen if those announcements were lost.
+   */
+  AUTH_CACHE_TTL_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60_000 }),
   REFRESH_TOKEN_TTL: Int(7 * 24 * 3600, 1),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),

@@ -33,6 +33,16 @@ export async function freshDatabaseUrl(t: Teardown): Promise<string | undefined>
   return url.toString()
 }
 
+/** Polls until `check` holds, for at most `ms`; returns whether it did. */
+export async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 export type Overrides = Partial<Static<typeof ConfigSchema>>
 
 export async function build(

@@ -173,6 +173,8 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         })
         return after
       })
+      // The database announces the change to every instance too; this one need not wait for it.
+      app.principals.invalidate(id)
       return publicUser(user)
     }
   })
@@ -206,6 +208,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // auth plugin no longer finds the user.
         await tx.delete(users).where(eq(users.id, id))
       })
+      app.principals.invalidate(id)
       return reply.code(204).send(null)
     }
   })

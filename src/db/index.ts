@@ -24,6 +24,11 @@ export interface Database {
   kind: 'postgres' | 'pglite'
   /** The postgres.js client, for the ingestion hot path (COPY); undefined on PGlite. */
   pg?: postgres.Sql
+  /**
+   * Subscribes to a notification channel. `onListen` runs each time the subscription is (re)made:
+   * notifications sent while it was down are lost, and the caller must assume it missed some.
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<void>
   /** Resolves after a real round trip, rejects when the database does not answer in time. */
   ping(timeoutMs: number): Promise<void>
   migrate(): Promise<void>
@@ -66,6 +71,8 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
     db: pdb as unknown as Db,
     kind: 'postgres',
     pg,
+    // postgres.js keeps a connection of its own for LISTEN and subscribes again after it is lost.
+    listen: async (channel, onNotify, onListen) => void (await pg.listen(channel, onNotify, onListen)),
     ping: (ms) => withTimeout(pg`select 1`.then(() => undefined), ms, 'database ping'),
     async migrate() {
       // An advisory lock, held on a reserved connection while the migrator runs on the pool,
@@ -97,6 +104,10 @@ async function openPglite(dataDir: string): Promise<Database> {
   return {
     db,
     kind: 'pglite',
+    async listen(channel, onNotify, onListen) {
+      await client.listen(channel, onNotify)
+      onListen()
+    },
     ping: (ms) => withTimeout(db.execute(sql`select 1`).then(() => undefined), ms, 'database ping'),
     migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }),
     // Idempotent like postgres.js's end(): a test (or a shutdown path) may close the database
