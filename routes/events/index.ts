@@ -55,7 +55,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (request, reply) => {
       checkAttributes(request.body)
-      const event = await createEvent(app.db, request.body)
+      const event = await createEvent(app.database, request.body)
       return reply.code(201).send(eventOut(event))
     }
   })

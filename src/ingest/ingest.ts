@@ -156,11 +156,11 @@ class Ingestion {
   }
 
   private settle(item: Item, row: EventRow, outcome: RowOutcome): undefined {
-    if (outcome !== null && typeof outcome === 'object') return this.reject(item, outcome.refused)
+    if (outcome !== null && 'refused' in outcome) return this.reject(item, outcome.refused)
     if (outcome === null) this.result.duplicates++
     else this.result.accepted++
     if (item.es && this.result.items) {
-      const id = row.externalId ?? (outcome === null ? null : String(outcome))
+      const id = row.externalId ?? (outcome === null ? null : String(outcome.id))
       let status: EsItemStatus
       if (outcome !== null) status = { _index: item.es.index, _id: id, _version: 1, result: 'created', status: 201 }
       else if (item.es.action === 'create') {
