@@ -3,20 +3,21 @@
 // nothing acknowledged with a 2xx is lost or stored twice across a restart.
 import t from 'tap'
 import { eq, inArray } from 'drizzle-orm'
+import postgres from 'postgres'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { alerts, events } from '../src/db/schema.js'
-import { inject, makeUser, TEST_JWT_SECRET } from './helper.js'
+import { eventually, inject, makeUser, TEST_JWT_SECRET } from './helper.js'
 import { startPrivateCluster } from './support/pg-cluster.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function setup(t: any) {
+async function setup(t: any, overrides: Record<string, unknown> = {}) {
   const cluster = await startPrivateCluster()
   t.teardown(() => cluster.destroy())
   const config = loadConfig(
     {},
-    { NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: cluster.url, DB_TIMEOUT_MS: 1000, DB_POOL_MAX: 4 }
+    { NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: cluster.url, DB_TIMEOUT_MS: 1000, DB_POOL_MAX: 4, ...overrides }
   )
   const app = await buildApp({ config })
   t.teardown(() => app.close())
@@ -97,6 +98,25 @@ t.test('database down: 503 within a bound, then recovery without a restart', asy
     payload: { source: 's', event_type: 'anomaly', severity: 'High' }
   })
   t.equal(after.status, 201)
+})
+
+t.test('after a database restart, user changes are announced again', async (t) => {
+  // A long cache TTL: only a working subscription can explain a prompt refusal at the end.
+  const { cluster, app } = await setup(t, { AUTH_CACHE_TTL_MS: 60_000 })
+  const erin = await makeUser(app, 'analyst')
+  const me = () => inject(app, { method: 'GET', url: '/api/auth/me', headers: erin.auth })
+  t.equal((await me()).status, 200, 'erin is cached')
+  await cluster.stop('fast')
+  t.equal((await me()).status, 503, 'with the subscription lost, the cached row is not trusted: the lookup meets the outage')
+  await cluster.start()
+  t.ok(await eventually(async () => (await me()).status === 200, 10_000), 'served again once the database is back')
+  // Let the subscription be made again (it retries every second), then change erin behind Vigil's back.
+  await sleep(1500)
+  const other = postgres(cluster.url, { max: 1, onnotice: () => {} })
+  t.teardown(() => other.end())
+  t.equal((await me()).status, 200)
+  await other`update users set is_active = false where id = ${erin.user.id}`
+  t.ok(await eventually(async () => (await me()).status === 401, 3000), 'deactivated by another client: refused within 3 s')
 })
 
 t.test('nothing acknowledged is lost across a database restart', async (t) => {

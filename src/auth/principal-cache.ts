@@ -2,8 +2,8 @@
 // authenticate. Safe because every change to a user row is announced by the database
 // (drizzle/0001_user_changes.sql: NOTIFY on the vigil_users channel at commit) and drops the copy
 // here, on every instance; changes made through this instance also drop it directly. A copy is
-// never older than the TTL, which bounds the damage if announcements were ever lost (a dropped
-// LISTEN connection), and nothing is cached until the subscription is confirmed.
+// never older than the TTL, and nothing is cached while the subscription is not confirmed (before
+// it is made, and from the moment its connection drops until it is made again).
 import type { Role } from '../db/schema.js'
 
 export interface CachedUser {
@@ -61,6 +61,12 @@ export class PrincipalCache<T extends { id: number } = CachedUser> {
   subscribedAgain(): void {
     this.invalidate('*')
     this.subscribed = true
+  }
+
+  /** The subscription is lost: changes would go unannounced, so nothing is reused until it is back. */
+  unsubscribed(): void {
+    this.subscribed = false
+    this.invalidate('*')
   }
 
   /** Parses a vigil_users notification's payload. */

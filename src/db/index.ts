@@ -25,14 +25,21 @@ export interface Database {
   /** The postgres.js client, for the ingestion hot path (COPY); undefined on PGlite. */
   pg?: postgres.Sql
   /**
-   * Subscribes to a notification channel. `onListen` runs each time the subscription is (re)made:
-   * notifications sent while it was down are lost, and the caller must assume it missed some.
+   * Subscribes to a notification channel, resubscribing after the connection is lost. `onLost`
+   * runs when it drops (notifications sent until it is back are lost); `onListen` each time it is
+   * made again. Rejects if the first subscription fails; later failures are retried.
    */
-  listen(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<void>
+  listen(channel: string, handlers: ListenHandlers): Promise<void>
   /** Resolves after a real round trip, rejects when the database does not answer in time. */
   ping(timeoutMs: number): Promise<void>
   migrate(): Promise<void>
   close(): Promise<void>
+}
+
+export interface ListenHandlers {
+  onNotify(payload: string): void
+  onListen(): void
+  onLost(): void
 }
 
 export interface DatabaseOptions {
@@ -59,9 +66,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 async function openPostgres(url: string, opts: DatabaseOptions): Promise<Database> {
   const timeoutMs = opts.timeoutMs ?? 5000
+  const connectTimeout = Math.max(1, Math.ceil(timeoutMs / 1000))
+  const subscriptions: (() => Promise<void>)[] = []
   const pg = postgres(url, {
     max: opts.poolMax ?? 10,
-    connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+    connect_timeout: connectTimeout,
     idle_timeout: 30,
     onnotice: () => {},
     connection: { statement_timeout: timeoutMs * 6, application_name: 'vigil' }
@@ -71,8 +80,10 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
     db: pdb as unknown as Db,
     kind: 'postgres',
     pg,
-    // postgres.js keeps a connection of its own for LISTEN and subscribes again after it is lost.
-    listen: async (channel, onNotify, onListen) => void (await pg.listen(channel, onNotify, onListen)),
+    async listen(channel, handlers) {
+      const subscription = await subscribe(url, connectTimeout, channel, handlers)
+      subscriptions.push(subscription)
+    },
     ping: (ms) => withTimeout(pg`select 1`.then(() => undefined), ms, 'database ping'),
     async migrate() {
       // An advisory lock, held on a reserved connection while the migrator runs on the pool,
@@ -86,7 +97,64 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
         lockConn.release()
       }
     },
-    close: () => pg.end({ timeout: 5 })
+    async close() {
+      await Promise.all(subscriptions.map((close) => close()))
+      await pg.end({ timeout: 5 })
+    }
+  }
+}
+
+const RESUBSCRIBE_MS = 1000
+
+/**
+ * LISTEN on a connection of its own. postgres.js has sql.listen, but while the database is down it
+ * retries without pause (it starved the event loop in test/db-faults.test.ts) and never says that
+ * the subscription was lost, which a cache fed by notifications must know. Returns its closer.
+ */
+async function subscribe(url: string, connectTimeout: number, channel: string, handlers: ListenHandlers): Promise<() => Promise<void>> {
+  // LISTEN takes an identifier, not a parameter: only plain names are accepted here.
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a channel name: ${channel}`)
+  let closing = false
+  let timer: NodeJS.Timeout | undefined
+  const conn = postgres(url, {
+    max: 1,
+    idle_timeout: 0,
+    max_lifetime: null,
+    fetch_types: false,
+    connect_timeout: connectTimeout,
+    onnotice: () => {},
+    // Supported by postgres.js (it is how its own listen works) though missing from its types.
+    ...{
+      onnotify: (name: string, payload: string) => {
+        if (name === channel) handlers.onNotify(payload)
+      }
+    },
+    onclose: () => {
+      if (closing) return
+      handlers.onLost()
+      retry()
+    },
+    connection: { application_name: 'vigil-listen' }
+  })
+  const listen = async () => {
+    await conn.unsafe(`listen ${channel}`)
+    handlers.onListen()
+  }
+  const retry = () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => listen().catch(retry), RESUBSCRIBE_MS)
+    timer.unref()
+  }
+  try {
+    await listen()
+  } catch (err) {
+    await conn.end({ timeout: 0 })
+    throw err
+  }
+  return async () => {
+    closing = true
+    clearTimeout(timer)
+    await conn.end({ timeout: 1 })
   }
 }
 
@@ -104,9 +172,10 @@ async function openPglite(dataDir: string): Promise<Database> {
   return {
     db,
     kind: 'pglite',
-    async listen(channel, onNotify, onListen) {
-      await client.listen(channel, onNotify)
-      onListen()
+    // The database lives in this process: the subscription cannot be lost.
+    async listen(channel, handlers) {
+      await client.listen(channel, handlers.onNotify)
+      handlers.onListen()
     },
     ping: (ms) => withTimeout(db.execute(sql`select 1`).then(() => undefined), ms, 'database ping'),
     migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }),
