@@ -213,23 +213,6 @@ async function main() {
             values (${e.id}, ${r.severity}::severity, ${r.eventType}::event_type, ${r.source}) on conflict (event_id) do nothing`
         })
       }
-      // Informational: the same round trips the app makes for one POST (the credential's user
-      // looked up, then BEGIN, INSERT ... RETURNING *, the alert when due, COMMIT), without HTTP.
-      const [{ id: adminId }] = await sql<{ id: string }[]>`select id from users where username = 'bench-admin'`
-      const rawAppPattern = async (i: number) => {
-        const r = singles[i]
-        await sql`select id, username, email, role, is_active, token_version, created_at from users where id = ${adminId}`
-        await sql`with e as (
-            insert into events (source, event_type, severity, description, occurred_at, external_id, attributes)
-            values (${r.source}, ${r.eventType}::event_type, ${r.severity}::severity, ${r.message}, ${r.occurredAt}::timestamptz, ${r.externalId}, ${attrs[i]}::jsonb)
-            returning *
-          ), a as (
-            insert into alerts (event_id, severity, event_type, source)
-            select id, severity, event_type, source from e where severity in ('High', 'Critical')
-            on conflict (event_id) do nothing
-          )
-          select * from e`
-      }
       const rawClient = new RawClient(vigil.url, CONNECTIONS, { 'content-type': 'application/json', ...adminAuth })
       const post = async (i: number) => {
         const reply = await rawClient.send('POST', '/api/events/', bodies[i])
@@ -237,8 +220,7 @@ async function main() {
       }
       const phases = [
         [`raw INSERT loop (${CONNECTIONS} conns)`, rawInsert, undefined],
-        [`POST /api/events/ (${CONNECTIONS} conns)`, post, `raw INSERT loop (${CONNECTIONS} conns)`],
-        [`  info: raw, app's round trips`, rawAppPattern, `raw INSERT loop (${CONNECTIONS} conns)`]
+        [`POST /api/events/ (${CONNECTIONS} conns)`, post, `raw INSERT loop (${CONNECTIONS} conns)`]
       ] as const
       try {
         const warm = Math.min(1000, SINGLE)
@@ -370,7 +352,7 @@ function report() {
         'CPU: of the Vigil process, of the PostgreSQL backends of the scratch database, and of this process (client, baselines).',
         'raw COPY writes the same event rows (attributes = the original line) on one connection: no alerts, no duplicate check.',
         'raw INSERT loop: postgres.js prepared statements, autocommit; a High/Critical event and its alert in one transaction.',
-        "info row: the round trips the app makes per POST (user lookup, one INSERT of the event and its alert), no HTTP."
+        `single-event phases: ${ROUNDS} rounds, raw and POST taking turns; POST load from a raw keep-alive socket client.`
       ].join('\n')
     )
   }
