@@ -91,9 +91,11 @@ export function createServer(config: Config, logStream?: { write(msg: string): v
   app.addHook('preClose', async () => {
     closing = true
   })
-  app.addHook('onSend', async (request, reply) => {
+  // Callback style, like the other per-request hooks that never wait: no promise per request.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id)
     if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
   return app
 }
