@@ -9,7 +9,7 @@
 //
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_ROWS
 // (200000), BENCH_SINGLE (20000), BENCH_ROUNDS (5: the single-event phases take turns this many
-// times), BENCH_WARM (3000 requests per single-event phase first, untimed), BENCH_CONNECTIONS (4), BENCH_LOG_LEVEL (Vigil's LOG_LEVEL, warn),
+// times, and so do COPY and the bulk phases), BENCH_WARM (3000 requests per single-event phase first, untimed), BENCH_CONNECTIONS (4), BENCH_LOG_LEVEL (Vigil's LOG_LEVEL, warn),
 // BENCH_PHASES (copy,bulk,single,memory), BENCH_NODE_ARGS (extra node options for Vigil, e.g.
 // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_VIGIL_ENV (extra Vigil settings,
 // e.g. "DB_POOL_MAX=4").
@@ -145,49 +145,59 @@ async function main() {
     const bulkRecords = records.slice(0, ROWS)
     const alertsOf = (rs: BenchRecord[]) => rs.filter((r) => isAlerting(r.severity)).length
 
-    // (a) raw COPY ---------------------------------------------------------------------------------
+    // (a) raw COPY and (b) the bulk endpoint, taking turns ------------------------------------------
     if (PHASES.has('copy') || PHASES.has('bulk')) {
       const copy = async (chunks: Buffer[]) => {
         const writable = await sql`copy events (source, event_type, severity, description, occurred_at, external_id, attributes) from stdin`.writable()
         await pipeline(Readable.from(chunks), writable)
       }
-      const chunks = copyChunks(bulkRecords)
-      await reset()
-      await copy(copyChunks(bulkRecords.slice(0, 5000)))
-      await reset()
-      await measure('raw COPY (1 conn)', bulkRecords.length, () => copy(chunks))
-      await verify('raw COPY', bulkRecords.length, 0)
-    }
-
-    // (b) bulk endpoint ----------------------------------------------------------------------------
-    if (PHASES.has('bulk')) {
       const plain = ndjsonBodies(bulkRecords, PER_REQUEST)
       const gzipped = gzipAll(plain)
       const wire = (bs: Buffer[]) => bs.reduce((n, b) => n + b.length, 0)
       log(`  bulk bodies: ${plain.length} x ${PER_REQUEST} records, ${(wire(plain) / MB).toFixed(1)} MiB plain, ${(wire(gzipped) / MB).toFixed(1)} MiB gzip`)
-      const bulk = async (bodies: Buffer[], gzip: boolean, count = bodies.length) => {
+      /** Sends bodies[from..to) over CONNECTIONS connections; each reply must accept its whole body. */
+      const bulk = async (bodies: Buffer[], gzip: boolean, from: number, to: number) => {
         const headers: Record<string, string> = {
           'content-type': 'application/x-ndjson',
           authorization: `Bearer ${key}`,
           ...(gzip ? { 'content-encoding': 'gzip' } : {})
         }
-        return drive(count, CONNECTIONS, async (i) => {
-          const reply = await client!.send('POST', '/api/events/bulk', headers, bodies[i])
+        return drive(to - from, CONNECTIONS, async (i) => {
+          const reply = await client!.send('POST', '/api/events/bulk', headers, bodies[from + i])
           if (reply.status !== 200) throw new Error(`bulk: ${reply.status} ${reply.body.slice(0, 300)}`)
           const r = JSON.parse(reply.body) as { accepted: number; rejected: number; duplicates: number }
-          const expected = Math.min(PER_REQUEST, bulkRecords.length - i * PER_REQUEST)
+          const expected = Math.min(PER_REQUEST, bulkRecords.length - (from + i) * PER_REQUEST)
           if (r.accepted !== expected) throw new Error(`bulk: accepted ${r.accepted} of ${expected}: ${reply.body.slice(0, 300)}`)
         })
       }
-      for (const [name, bodies, gzip] of [
-        ['plain', plain, false],
-        ['gzip', gzipped, true]
-      ] as const) {
+      const variants = PHASES.has('bulk')
+        ? ([
+            ['plain', plain, false],
+            ['gzip', gzipped, true]
+          ] as const)
+        : []
+      // Warm-up, untimed: JIT, connection pools, the server's caches.
+      await reset()
+      await copy(copyChunks(bulkRecords.slice(0, 5000)))
+      for (const [, bodies, gzip] of variants) {
         await reset()
-        await bulk(bodies, gzip, Math.min(10, bodies.length)) // warm-up: JIT and connection pool
+        await bulk(bodies, gzip, 0, Math.min(10, bodies.length))
+      }
+      // Like the single-event phases, in ROUNDS turns over shares of the rows, so that COPY and the
+      // endpoint meet the same drift in disk and CPU speed on a shared machine.
+      const share = Math.ceil(plain.length / ROUNDS)
+      for (let from = 0; from < plain.length; from += share) {
+        const to = Math.min(plain.length, from + share)
+        const rows = bulkRecords.slice(from * PER_REQUEST, to * PER_REQUEST)
+        const chunks = copyChunks(rows)
         await reset()
-        await measure(`bulk NDJSON ${name} (${CONNECTIONS} conns)`, bulkRecords.length, () => bulk(bodies, gzip), 'raw COPY (1 conn)')
-        await verify(`bulk ${name}`, bulkRecords.length, alertsOf(bulkRecords))
+        await measure('raw COPY (1 conn)', rows.length, () => copy(chunks))
+        await verify('raw COPY', rows.length, 0)
+        for (const [name, bodies, gzip] of variants) {
+          await reset()
+          await measure(`bulk NDJSON ${name} (${CONNECTIONS} conns)`, rows.length, () => bulk(bodies, gzip, from, to), 'raw COPY (1 conn)')
+          await verify(`bulk ${name}`, rows.length, alertsOf(rows))
+        }
       }
     }
 
@@ -354,7 +364,7 @@ function report() {
         'CPU: of the Vigil process, of the PostgreSQL backends of the scratch database, and of this process (client, baselines).',
         'raw COPY writes the same event rows (attributes = the original line) on one connection: no alerts, no duplicate check.',
         'raw INSERT loop: postgres.js prepared statements, autocommit; a High/Critical event and its alert in one transaction.',
-        `single-event phases: ${ROUNDS} rounds, raw and POST taking turns; POST load from a raw keep-alive socket client.`
+        `${ROUNDS} rounds: COPY and bulk take turns, and so do the INSERT loop and POST; POST load from a raw keep-alive socket client.`
       ].join('\n')
     )
   }

@@ -13,10 +13,10 @@ import { driverError } from '../errors.js'
 import { ALERTING_SEVERITIES } from '../db/schema.js'
 import type { EventRow } from './map.js'
 
-/** A stored row as the statement returns it: the attributes only when asked for (withAttributes). */
+/** A stored row as the statement returns it: its time and attributes only when asked for (full). */
 export interface StoredRow {
   id: number
-  timestamp: Date
+  timestamp: Date | null
   attributes: unknown
 }
 
@@ -35,10 +35,12 @@ const ALERTS_AND_REPLY = `
       SELECT id, severity, event_type, source FROM inserted
       WHERE severity IN (${ALERTING_SEVERITIES.map((s) => `'${s}'`).join(', ')})
     )
-    SELECT id, source, external_id, "timestamp",
-           CASE WHEN `
-const REPLY_END = `::boolean THEN attributes END AS attributes
-    FROM inserted`
+    SELECT id, source, external_id,
+           CASE WHEN want.whole_rows THEN "timestamp" END AS "timestamp",
+           CASE WHEN want.whole_rows THEN attributes END AS attributes
+    FROM inserted, (SELECT `
+// Bulk replies need only the ids: the time and the attributes travel back only when asked for.
+const REPLY_END = `::boolean AS whole_rows) AS want`
 const INSERT_HEAD = `
     WITH inserted AS (
       INSERT INTO events (source, event_type, severity, description, occurred_at, external_id, attributes)`
@@ -75,15 +77,15 @@ function valuesTemplate(n: number): TemplateStringsArray {
  * for one row PostgreSQL spends about 40 % less CPU on it than on the unnest statement, whose
  * array expansion and join pay off only for bigger chunks.
  */
-function valuesStatement<T>(tag: Tag<T>, rows: EventRow[], withAttributes: boolean): T {
+function valuesStatement<T>(tag: Tag<T>, rows: EventRow[], full: boolean): T {
   const values: unknown[] = []
   for (const r of rows) values.push(r.source, r.eventType, r.severity, r.description, r.occurredAt, r.externalId, r.attributes)
-  values.push(withAttributes)
+  values.push(full)
   return tag(valuesTemplate(rows.length), ...values)
 }
 
 /** The unnest statement, written once for both drivers: `param` wraps a JS array as ONE parameter. */
-function statement<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: EventRow[], withAttributes: boolean): T {
+function statement<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: EventRow[], full: boolean): T {
   const n = rows.length
   const source = new Array<string>(n)
   const eventType = new Array<string>(n)
@@ -103,7 +105,7 @@ function statement<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: 
     attributes += (i === 0 ? '' : ',') + (r.attributes ?? 'null')
   }
   attributes += ']'
-  return tag(UNNEST_TEMPLATE, param(source), param(eventType), param(severity), param(description), param(occurredAt), param(externalId), attributes, withAttributes)
+  return tag(UNNEST_TEMPLATE, param(source), param(eventType), param(severity), param(description), param(occurredAt), param(externalId), attributes, full)
 }
 
 const UNNEST_TEMPLATE = template([
@@ -128,22 +130,26 @@ interface Returned {
   id: number | string
   source: string
   external_id: string | null
-  timestamp: Date | string
+  timestamp: Date | string | null
   attributes: unknown
 }
 
-function build<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: EventRow[], withAttributes: boolean): T {
-  return rows.length <= SMALL_CHUNK ? valuesStatement(tag, rows, withAttributes) : statement(tag, param, rows, withAttributes)
+function build<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: EventRow[], full: boolean): T {
+  return rows.length <= SMALL_CHUNK ? valuesStatement(tag, rows, full) : statement(tag, param, rows, full)
 }
 
-async function insertOnce(database: Database, rows: EventRow[], withAttributes: boolean): Promise<Returned[]> {
-  if (database.pg) return build(database.pg as unknown as Tag<Promise<Returned[]>>, (v) => v, rows, withAttributes)
-  const result = await database.db.execute(build(sql as Tag<SQL>, (v) => sql.param(v), rows, withAttributes))
+async function insertOnce(database: Database, rows: EventRow[], full: boolean): Promise<Returned[]> {
+  if (database.pg) return build(database.pg as unknown as Tag<Promise<Returned[]>>, (v) => v, rows, full)
+  const result = await database.db.execute(build(sql as Tag<SQL>, (v) => sql.param(v), rows, full))
   return (result as unknown as { rows: Returned[] }).rows
 }
 
 const key = (source: string, externalId: string) => `${source}\u0000${externalId}`
-const stored = (r: Returned): StoredRow => ({ id: Number(r.id), timestamp: new Date(r.timestamp), attributes: r.attributes ?? null })
+const stored = (r: Returned): StoredRow => ({
+  id: Number(r.id),
+  timestamp: r.timestamp === null ? null : new Date(r.timestamp),
+  attributes: r.attributes ?? null
+})
 
 /** Lines the RETURNING rows up with the input rows. */
 function outcomes(rows: EventRow[], returned: Returned[]): RowOutcome[] {
@@ -167,15 +173,15 @@ const isRetryable = (code: string | undefined) => code === '40P01' || code === '
 
 /**
  * Inserts rows (source, external_id unique among them) and reports each one's outcome, with the
- * stored attributes when `withAttributes` (the REST API answers with them; bulk replies do not). A
+ * stored time and attributes when `full` (the REST API answers with them; bulk replies do not). A
  * deadlock is retried; a chunk the database refuses because of some row's values is split until
  * the guilty rows are found, so they are rejected alone and the rest is stored.
  */
-export async function insertRows(database: Database, rows: EventRow[], withAttributes = false): Promise<RowOutcome[]> {
+export async function insertRows(database: Database, rows: EventRow[], full = false): Promise<RowOutcome[]> {
   if (rows.length === 0) return []
   for (let attempt = 1; ; attempt++) {
     try {
-      return outcomes(rows, await insertOnce(database, rows, withAttributes))
+      return outcomes(rows, await insertOnce(database, rows, full))
     } catch (err) {
       const state = driverError(err)
       if (isRetryable(state?.code) && attempt < 3) {
@@ -186,8 +192,8 @@ export async function insertRows(database: Database, rows: EventRow[], withAttri
       if (rows.length === 1) return [{ refused: `The database refused this record: ${state?.message ?? 'invalid value'}.` }]
       const mid = rows.length >>> 1
       return [
-        ...(await insertRows(database, rows.slice(0, mid), withAttributes)),
-        ...(await insertRows(database, rows.slice(mid), withAttributes))
+        ...(await insertRows(database, rows.slice(0, mid), full)),
+        ...(await insertRows(database, rows.slice(mid), full))
       ]
     }
   }

@@ -78,7 +78,7 @@ export async function createEvent(database: Database, input: EventInput): Promis
     eventType: row.eventType,
     severity: row.severity,
     description: row.description,
-    timestamp: outcome.timestamp,
+    timestamp: outcome.timestamp!,
     occurredAt: row.occurredAt === null ? null : new Date(row.occurredAt),
     externalId: row.externalId,
     attributes: outcome.attributes
