@@ -75,6 +75,10 @@ declare module 'fastify' {
   }
 }
 
+const CLOCK_TOLERANCE_MS = 10_000
+/** Verified tokens remembered at most. */
+const VERIFIED_TOKENS = 1000
+
 const invalid = (detail = INVALID_TOKEN) =>
   new HttpError(401, detail, undefined, { 'www-authenticate': 'Bearer realm="api"' })
 
@@ -87,21 +91,29 @@ async function authPlugin(app: FastifyInstance) {
       algorithms: ['HS256'],
       allowedIss: config.JWT_ISSUER,
       allowedAud: config.JWT_AUDIENCE,
-      clockTolerance: 10_000,
-      requiredClaims: ['exp', 'sub', 'typ'],
-      // Remember verified tokens (until they expire, tolerance included) so a busy client's token
-      // is not decoded, parsed and checked again on every request. fast-jwt keys the cache by a
-      // SHA-256 of the whole token: only the very same signed bytes hit it.
-      cache: 1000
+      clockTolerance: CLOCK_TOLERANCE_MS,
+      requiredClaims: ['exp', 'sub', 'typ']
     }
   })
 
+  // Verified tokens, by their exact text, until they expire (clock tolerance included): a busy
+  // client's token is not decoded, parsed and HMAC-checked again on every request. Only the very
+  // same signed bytes hit; the oldest entry goes when it is full. (fast-jwt's own cache hashes
+  // every token to make its key, and warns at start when given a cheaper key.)
+  const verified = new Map<string, { claims: TokenClaims; until: number }>()
   const verify = (token: string): TokenClaims => {
+    const hit = verified.get(token)
+    if (hit && Date.now() <= hit.until) return hit.claims
+    let claims: TokenClaims
     try {
-      return app.jwt.verify<TokenClaims>(token)
+      claims = app.jwt.verify<TokenClaims>(token)
     } catch {
+      verified.delete(token)
       throw invalid()
     }
+    if (verified.size >= VERIFIED_TOKENS) verified.delete(verified.keys().next().value!)
+    verified.set(token, { claims, until: claims.exp! * 1000 + CLOCK_TOLERANCE_MS })
+    return claims
   }
 
   async function newPair(userId: number, tokenVersion: number, familyId: string, db: Db | Tx = app.db): Promise<TokenPair> {
