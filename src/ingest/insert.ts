@@ -28,25 +28,25 @@ type Tag<T> = (strings: TemplateStringsArray, ...values: unknown[]) => T
 /** Chunks of at most this many rows use the VALUES statement; larger ones the unnest statement. */
 const SMALL_CHUNK = 32
 
-// What both statements do after the rows are in `inserted`: the alerts, and the reply rows.
+// Both statements begin with whether the caller wants whole rows back (the REST API answers with
+// the stored time and attributes; bulk replies need only ids, and copying every document into
+// RETURNING would cost the server for nothing), then insert, then write the alerts.
+const WANT = `
+    WITH want AS (SELECT `
+const INSERT_HEAD = `::boolean AS whole_rows), inserted AS (
+      INSERT INTO events (source, event_type, severity, description, occurred_at, external_id, attributes)`
+const CONFLICT_AND_RETURNING = `
+      ON CONFLICT (source, external_id) DO NOTHING
+      RETURNING id, source, external_id, severity, event_type,
+                CASE WHEN (SELECT whole_rows FROM want) THEN "timestamp" END AS "timestamp",
+                CASE WHEN (SELECT whole_rows FROM want) THEN attributes END AS attributes`
 const ALERTS_AND_REPLY = `
     ), raised AS (
       INSERT INTO alerts (event_id, severity, event_type, source)
       SELECT id, severity, event_type, source FROM inserted
       WHERE severity IN (${ALERTING_SEVERITIES.map((s) => `'${s}'`).join(', ')})
     )
-    SELECT id, source, external_id,
-           CASE WHEN want.whole_rows THEN "timestamp" END AS "timestamp",
-           CASE WHEN want.whole_rows THEN attributes END AS attributes
-    FROM inserted, (SELECT `
-// Bulk replies need only the ids: the time and the attributes travel back only when asked for.
-const REPLY_END = `::boolean AS whole_rows) AS want`
-const INSERT_HEAD = `
-    WITH inserted AS (
-      INSERT INTO events (source, event_type, severity, description, occurred_at, external_id, attributes)`
-const CONFLICT_AND_RETURNING = `
-      ON CONFLICT (source, external_id) DO NOTHING
-      RETURNING id, source, external_id, severity, event_type, "timestamp", attributes`
+    SELECT id, source, external_id, "timestamp", attributes FROM inserted`
 
 /**
  * The statements are tagged-template calls made from constant text, so both tags (postgres.js
@@ -62,12 +62,11 @@ const templates = new Map<number, TemplateStringsArray>()
 function valuesTemplate(n: number): TemplateStringsArray {
   let t = templates.get(n)
   if (t) return t
-  const strings = [`${INSERT_HEAD}\n      VALUES (`]
+  const strings = [WANT, `${INSERT_HEAD}\n      VALUES (`]
   for (let i = 0; i < n; i++) {
     strings.push(...COLUMN_CASTS)
     strings.push(`::text::jsonb)${i < n - 1 ? ', (' : `${CONFLICT_AND_RETURNING}${ALERTS_AND_REPLY}`}`)
   }
-  strings.push(REPLY_END)
   templates.set(n, (t = template(strings)))
   return t
 }
@@ -78,9 +77,8 @@ function valuesTemplate(n: number): TemplateStringsArray {
  * array expansion and join pay off only for bigger chunks.
  */
 function valuesStatement<T>(tag: Tag<T>, rows: EventRow[], full: boolean): T {
-  const values: unknown[] = []
+  const values: unknown[] = [full]
   for (const r of rows) values.push(r.source, r.eventType, r.severity, r.description, r.occurredAt, r.externalId, r.attributes)
-  values.push(full)
   return tag(valuesTemplate(rows.length), ...values)
 }
 
@@ -105,10 +103,11 @@ function statement<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: 
     attributes += (i === 0 ? '' : ',') + (r.attributes ?? 'null')
   }
   attributes += ']'
-  return tag(UNNEST_TEMPLATE, param(source), param(eventType), param(severity), param(description), param(occurredAt), param(externalId), attributes, full)
+  return tag(UNNEST_TEMPLATE, full, param(source), param(eventType), param(severity), param(description), param(occurredAt), param(externalId), attributes)
 }
 
 const UNNEST_TEMPLATE = template([
+  WANT,
   `${INSERT_HEAD}
       SELECT r.source, r.event_type::event_type, r.severity::severity, r.description, r.occurred_at::timestamptz,
              r.external_id, NULLIF(a.doc, 'null'::jsonb)
@@ -122,8 +121,7 @@ const UNNEST_TEMPLATE = template([
            WITH ORDINALITY AS r(source, event_type, severity, description, occurred_at, external_id, n)
       JOIN jsonb_array_elements(`,
   `::jsonb) WITH ORDINALITY AS a(doc, n) USING (n)
-      ORDER BY n${CONFLICT_AND_RETURNING}${ALERTS_AND_REPLY}`,
-  REPLY_END
+      ORDER BY n${CONFLICT_AND_RETURNING}${ALERTS_AND_REPLY}`
 ])
 
 interface Returned {
