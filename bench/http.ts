@@ -1,6 +1,8 @@
-// A lean keep-alive HTTP client (node:http with a pooled Agent): on 2 cores the load generator
-// shares the CPU with Vigil and PostgreSQL, so it should cost as little as possible per request.
-import { Agent, request } from 'node:http'
+// The load generator's HTTP client: on 2 cores it shares the CPU with Vigil and PostgreSQL, so it
+// should cost as little as possible per request. Keep-alive HTTP/1.1 written straight to sockets
+// (Nagle off), one request in flight per connection, replies read by their Content-Length: what
+// the raw baselines' driver does for its side, write a request and read one answer. Node's http
+// client cost about 100 µs more CPU per request on the same cores.
 import { connect, type Socket } from 'node:net'
 
 export interface Reply {
@@ -9,38 +11,29 @@ export interface Reply {
 }
 
 export class Client {
-  private readonly agent: Agent
-  private readonly host: string
-  private readonly port: number
+  private readonly idle: RawConnection[] = []
+  private readonly all: RawConnection[] = []
 
   constructor(baseUrl: string, connections: number) {
     const url = new URL(baseUrl)
-    this.host = url.hostname
-    this.port = Number(url.port)
-    this.agent = new Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections })
+    for (let i = 0; i < connections; i++) {
+      const c = new RawConnection(url.hostname, Number(url.port))
+      this.idle.push(c)
+      this.all.push(c)
+    }
   }
 
-  send(method: string, path: string, headers: Record<string, string>, body?: Buffer | string): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: this.host,
-          port: this.port,
-          method,
-          path,
-          agent: this.agent,
-          headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }
-        },
-        (res) => {
-          const parts: Buffer[] = []
-          res.on('data', (c: Buffer) => parts.push(c))
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8') }))
-          res.on('error', reject)
-        }
-      )
-      req.on('error', reject)
-      req.end(body)
-    })
+  /** Sends one request on an idle connection; callers never run more requests than connections. */
+  async send(method: string, path: string, headers: Record<string, string>, body: Buffer | string = ''): Promise<Reply> {
+    const c = this.idle.pop()
+    if (!c) throw new Error('Client: more requests in flight than connections')
+    let head = `${method} ${path} HTTP/1.1\r\nhost: bench\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`
+    try {
+      return await c.request(`${head}\r\n`, body)
+    } finally {
+      this.idle.push(c)
+    }
   }
 
   /** Sends JSON and parses the JSON reply; any status other than `expect` is an error. */
@@ -51,7 +44,7 @@ export class Client {
   }
 
   close() {
-    this.agent.destroy()
+    for (const c of this.all) c.close()
   }
 }
 
@@ -70,48 +63,6 @@ export async function drive(total: number, concurrency: number, task: (i: number
   return Number(process.hrtime.bigint() - started) / 1e9
 }
 
-/**
- * An even leaner client for the single-event phase, where the load generator's cost per request
- * matters most: keep-alive HTTP/1.1 written straight to sockets (Nagle off), one request in
- * flight per connection, replies read by their Content-Length. It does what the raw baseline's
- * driver does for its side: write a request, read one answer. Node's http client costs about
- * 100 µs more CPU per request, spent on the same 2 cores as Vigil and PostgreSQL.
- */
-export class RawClient {
-  private readonly idle: RawConnection[] = []
-  private readonly all: RawConnection[] = []
-
-  constructor(
-    baseUrl: string,
-    connections: number,
-    private readonly headers: Record<string, string>
-  ) {
-    const url = new URL(baseUrl)
-    for (let i = 0; i < connections; i++) {
-      const c = new RawConnection(url.hostname, Number(url.port))
-      this.idle.push(c)
-      this.all.push(c)
-    }
-  }
-
-  /** Sends one request on an idle connection; callers never run more requests than connections. */
-  async send(method: string, path: string, body: string): Promise<Reply> {
-    const c = this.idle.pop()
-    if (!c) throw new Error('RawClient: more requests in flight than connections')
-    let head = `${method} ${path} HTTP/1.1\r\nhost: bench\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
-    for (const [k, v] of Object.entries(this.headers)) head += `${k}: ${v}\r\n`
-    try {
-      return await c.request(`${head}\r\n${body}`)
-    } finally {
-      this.idle.push(c)
-    }
-  }
-
-  close() {
-    for (const c of this.all) c.close()
-  }
-}
-
 class RawConnection {
   private readonly socket: Socket
   private chunks: Buffer[] = []
@@ -125,10 +76,14 @@ class RawConnection {
     this.socket.on('close', () => this.fail(new Error('connection closed')))
   }
 
-  request(text: string): Promise<Reply> {
+  request(head: string, body: Buffer | string): Promise<Reply> {
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject }
-      this.socket.write(text)
+      if (typeof body === 'string') this.socket.write(head + body)
+      else {
+        this.socket.write(head)
+        this.socket.write(body)
+      }
     })
   }
 
@@ -144,7 +99,7 @@ class RawConnection {
     if (end < 0) return
     const head = all.toString('latin1', 0, end)
     const declared = /\r\ncontent-length: *(\d+)/i.exec(head)
-    if (!declared) return this.fail(new Error(`RawClient: a reply without Content-Length: ${head.slice(0, 200)}`))
+    if (!declared) return this.fail(new Error(`Client: a reply without Content-Length: ${head.slice(0, 200)}`))
     const length = Number(declared[1])
     if (this.received < end + 4 + length) return
     this.chunks = []

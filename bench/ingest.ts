@@ -31,7 +31,7 @@ import {
   type BenchRecord
 } from './data.js'
 import { cpuNow, cpuSince, type Cpu } from './cpu.js'
-import { Client, drive, RawClient } from './http.js'
+import { Client, drive } from './http.js'
 import { sampleRss, startVigil, type Vigil } from './server.js'
 
 const env = process.env
@@ -224,36 +224,32 @@ async function main() {
             values (${e.id}, ${r.severity}::severity, ${r.eventType}::event_type, ${r.source}) on conflict (event_id) do nothing`
         })
       }
-      const rawClient = new RawClient(vigil.url, CONNECTIONS, { 'content-type': 'application/json', ...adminAuth })
+      const jsonAuth = { 'content-type': 'application/json', ...adminAuth }
       const post = async (i: number) => {
-        const reply = await rawClient.send('POST', '/api/events/', bodies[i])
+        const reply = await client!.send('POST', '/api/events/', jsonAuth, bodies[i])
         if (reply.status !== 201) throw new Error(`POST /api/events/: ${reply.status} ${reply.body.slice(0, 300)}`)
       }
       const phases = [
         [`raw INSERT loop (${CONNECTIONS} conns)`, rawInsert, undefined],
         [`POST /api/events/ (${CONNECTIONS} conns)`, post, `raw INSERT loop (${CONNECTIONS} conns)`]
       ] as const
-      try {
-        // V8 needs a few thousand requests to optimize Vigil's request path: with 1,000 the first
-        // round still ran ~15 % slower than the rest.
-        const warm = Math.min(Number(env.BENCH_WARM ?? 3000), SINGLE)
-        for (const [, task] of phases) {
+      // V8 needs a few thousand requests to optimize Vigil's request path: with 1,000 the first
+      // round still ran ~15 % slower than the rest.
+      const warm = Math.min(Number(env.BENCH_WARM ?? 3000), SINGLE)
+      for (const [, task] of phases) {
+        await reset()
+        await drive(warm, CONNECTIONS, task)
+      }
+      // The phases take turns, ROUNDS times, each on its share of the events: on a shared
+      // machine the commit latency drifts, and taking turns exposes each phase to the same drift.
+      const share = Math.ceil(SINGLE / ROUNDS)
+      for (let from = 0; from < SINGLE; from += share) {
+        const part = singles.slice(from, from + share)
+        for (const [phase, task, vs] of phases) {
           await reset()
-          await drive(warm, CONNECTIONS, task)
+          await measure(phase, part.length, () => drive(part.length, CONNECTIONS, (i) => task(from + i)), vs)
+          await verify(phase, part.length, alertsOf(part))
         }
-        // The phases take turns, ROUNDS times, each on its share of the events: on a shared
-        // machine the commit latency drifts, and taking turns exposes each phase to the same drift.
-        const share = Math.ceil(SINGLE / ROUNDS)
-        for (let from = 0; from < SINGLE; from += share) {
-          const part = singles.slice(from, from + share)
-          for (const [phase, task, vs] of phases) {
-            await reset()
-            await measure(phase, part.length, () => drive(part.length, CONNECTIONS, (i) => task(from + i)), vs)
-            await verify(phase, part.length, alertsOf(part))
-          }
-        }
-      } finally {
-        rawClient.close()
       }
     }
 
@@ -365,7 +361,7 @@ function report() {
         'CPU: of the Vigil process, of the PostgreSQL backends of the scratch database, and of this process (client, baselines).',
         'raw COPY writes the same event rows (attributes = the original line) on one connection: no alerts, no duplicate check.',
         'raw INSERT loop: postgres.js prepared statements, autocommit; a High/Critical event and its alert in one transaction.',
-        `${ROUNDS} rounds: COPY and bulk take turns, and so do the INSERT loop and POST; POST load from a raw keep-alive socket client.`
+        `${ROUNDS} rounds: COPY and bulk take turns, and so do the INSERT loop and POST; HTTP load from a raw keep-alive socket client.`
       ].join('\n')
     )
   }

@@ -54,7 +54,7 @@ const HELMET_OPTIONS: HelmetOptions = {
  * request (no CSP nonces), and @fastify/helmet rebuilds them on every request: on the single-event
  * hot path that was 5 % of Vigil's CPU.
  */
-export function securityHeaders(options: HelmetOptions = HELMET_OPTIONS): Record<string, string> {
+function securityHeaders(options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}
   const res = {
     setHeader: (name: string, value: unknown) => void (headers[name.toLowerCase()] = String(value)),
@@ -67,7 +67,7 @@ export function securityHeaders(options: HelmetOptions = HELMET_OPTIONS): Record
 async function securityPlugin(app: FastifyInstance) {
   const { config } = app
 
-  const headers = securityHeaders()
+  const headers = securityHeaders(HELMET_OPTIONS)
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers)
     done()

@@ -4,21 +4,17 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { and, eq, gte, lte } from 'drizzle-orm'
 import { events } from '../../src/db/schema.js'
-import { badRequest, notFound } from '../../src/errors.js'
+import { notFound } from '../../src/errors.js'
 import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
 import { getById } from '../../src/db/queries.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
-import { createEvent, updateEvent, type EventInput } from '../../src/services/events.js'
+import { attributesJson, createEvent, updateEvent, type EventInput } from '../../src/services/events.js'
 import { EventBody, EventOut, eventOut, EventPatch, EventQuery } from './schema.js'
 
 const tags = ['events']
 
 const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const checkAttributes = (input: Partial<EventInput>) => {
-    if (input.attributes && Buffer.byteLength(JSON.stringify(input.attributes)) > app.config.INGEST_MAX_ATTRIBUTES_BYTES) {
-      throw badRequest(`attributes must be at most ${app.config.INGEST_MAX_ATTRIBUTES_BYTES} bytes of JSON.`, 'attributes')
-    }
-  }
+  const maxAttributesBytes = app.config.INGEST_MAX_ATTRIBUTES_BYTES
 
   app.get('/', {
     config: { permission: 'events:read' },
@@ -54,8 +50,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: EventOut, ...errors(400, 401, 403, 409, 413, 415) }
     },
     handler: async (request, reply) => {
-      checkAttributes(request.body)
-      const event = await createEvent(app.database, request.body)
+      const event = await createEvent(app.database, request.body, maxAttributesBytes)
       return reply.code(201).send(eventOut(event))
     }
   })
@@ -89,7 +84,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       handler: async (request) => {
         const body = request.body as Partial<EventInput>
-        checkAttributes(body)
+        attributesJson(body.attributes, maxAttributesBytes)
         return eventOut(await updateEvent(app.db, request.params.id, body))
       }
     })

@@ -119,19 +119,9 @@ const incidentExample = {
   updated_at: '2026-11-24T10:20:00.000Z',
   alert_count: 1,
   entity_count: 1,
-  alerts: [
-    {
-      id: 7,
-      event: 42,
-      status: 'Open',
-      severity: 'High',
-      event_type: 'intrusion',
-      source: 'fw-edge-01',
-      created_at: '2026-11-24T10:00:00.000Z',
-      updated_at: '2026-11-24T10:00:00.000Z'
-    }
-  ],
-  entities: [{ id: 3, type: 'ip', value: '203.0.113.7', created_at: '2026-11-24T10:05:00.000Z' }]
+  // The linked records' own documented examples.
+  alerts: [AlertOut.examples[0]],
+  entities: [EntityOut.examples[0]]
 }
 
 export const IncidentOut = Type.Object(

@@ -79,13 +79,9 @@ class Ingestion {
   readonly result: IngestResult
   private batch: Pending[] = []
   private batchBytes = 0
+  // A record repeated within a chunk is a duplicate by insertRows' rule; one repeated from an
+  // earlier chunk of the same request meets it in the database (committed by then).
   private inflight: Promise<void> = Promise.resolve()
-  /**
-   * (source, external_id) pairs in the open chunk: a repeat within the chunk is a duplicate. A
-   * repeat of a record from an earlier chunk of the same request meets it in the database (it is
-   * committed by then), so memory stays bounded by the chunk, not by the request.
-   */
-  private seen = new Set<string>()
 
   constructor(
     private readonly database: Database,
@@ -100,11 +96,6 @@ class Ingestion {
     if (item.error !== undefined || !item.record) return this.reject(item, item.error ?? 'Not a record.')
     const mapped = mapRecord(item.record, this.opts)
     if (typeof mapped === 'string') return this.reject(item, mapped)
-    if (mapped.externalId !== null) {
-      const k = `${mapped.source}\u0000${mapped.externalId}`
-      if (this.seen.has(k)) return this.settle(item, mapped, null)
-      this.seen.add(k)
-    }
     // Keep only what the reply needs: the parsed document would otherwise stay alive (and be
     // promoted to the old generation) while the chunk waits for the database.
     this.batch.push({ item: { index: item.index, es: item.es }, row: mapped })
@@ -120,7 +111,6 @@ class Ingestion {
     const batch = this.batch
     this.batch = []
     this.batchBytes = 0
-    this.seen.clear()
     await this.inflight
     if (batch.length === 0) return
     this.inflight = insertRows(

@@ -170,12 +170,31 @@ const isRowError = (code: string | undefined) =>
 const isRetryable = (code: string | undefined) => code === '40P01' || code === '40001'
 
 /**
- * Inserts rows (source, external_id unique among them) and reports each one's outcome, with the
- * stored time and attributes when `full` (the REST API answers with them; bulk replies do not). A
- * deadlock is retried; a chunk the database refuses because of some row's values is split until
- * the guilty rows are found, so they are rejected alone and the rest is stored.
+ * Inserts rows and reports each one's outcome, with the stored time and attributes when `full`
+ * (the REST API answers with them; bulk replies do not). A (source, external_id) repeated among
+ * the rows is a duplicate of its first occurrence, as it would be of a row already stored.
  */
 export async function insertRows(database: Database, rows: EventRow[], full = false): Promise<RowOutcome[]> {
+  const seen = new Set<string>()
+  const unique: EventRow[] = []
+  const slots = rows.map((r) => {
+    if (r.externalId !== null) {
+      const k = key(r.source, r.externalId)
+      if (seen.has(k)) return -1
+      seen.add(k)
+    }
+    return unique.push(r) - 1
+  })
+  const outcomes = await insertUnique(database, unique, full)
+  return slots.map((slot) => (slot < 0 ? null : outcomes[slot]))
+}
+
+/**
+ * Inserts rows whose (source, external_id) are unique among them. A deadlock is retried; a chunk
+ * the database refuses because of some row's values is split until the guilty rows are found, so
+ * they are rejected alone and the rest is stored.
+ */
+async function insertUnique(database: Database, rows: EventRow[], full: boolean): Promise<RowOutcome[]> {
   if (rows.length === 0) return []
   for (let attempt = 1; ; attempt++) {
     try {
@@ -190,8 +209,8 @@ export async function insertRows(database: Database, rows: EventRow[], full = fa
       if (rows.length === 1) return [{ refused: `The database refused this record: ${state?.message ?? 'invalid value'}.` }]
       const mid = rows.length >>> 1
       return [
-        ...(await insertRows(database, rows.slice(0, mid), full)),
-        ...(await insertRows(database, rows.slice(mid), full))
+        ...(await insertUnique(database, rows.slice(0, mid), full)),
+        ...(await insertUnique(database, rows.slice(mid), full))
       ]
     }
   }

@@ -39,27 +39,19 @@ function toColumns(input: Partial<EventInput>) {
  */
 const GROUP = { concurrency: 2, maxGroup: 100 }
 
-/** A repeated (source, external_id) within a group is a duplicate, like one already stored. */
-async function writeGroup(database: Database, rows: EventRow[]): Promise<RowOutcome[]> {
-  const seen = new Set<string>()
-  const unique: EventRow[] = []
-  const slots = rows.map((r) => {
-    if (r.externalId !== null) {
-      const key = `${r.source}\u0000${r.externalId}`
-      if (seen.has(key)) return -1
-      seen.add(key)
-    }
-    return unique.push(r) - 1
-  })
-  const outcomes = await insertRows(database, unique, true)
-  return slots.map((slot) => (slot < 0 ? null : outcomes[slot]))
+/** The attributes as the JSON text to store; refused (400) when longer than `maxBytes`. */
+export function attributesJson(attributes: EventInput['attributes'], maxBytes: number): string | null {
+  if (attributes == null) return null
+  const json = JSON.stringify(attributes)
+  if (Buffer.byteLength(json) > maxBytes) throw badRequest(`attributes must be at most ${maxBytes} bytes of JSON.`, 'attributes')
+  return json
 }
 
 const writers = new WeakMap<Database, (row: EventRow) => Promise<RowOutcome>>()
 
-export async function createEvent(database: Database, input: EventInput): Promise<Event> {
+export async function createEvent(database: Database, input: EventInput, maxAttributesBytes: number): Promise<Event> {
   let write = writers.get(database)
-  if (!write) writers.set(database, (write = groupCommit((rows: EventRow[]) => writeGroup(database, rows), GROUP)))
+  if (!write) writers.set(database, (write = groupCommit((rows: EventRow[]) => insertRows(database, rows, true), GROUP)))
   const row: EventRow = {
     source: input.source,
     eventType: input.event_type,
@@ -67,7 +59,7 @@ export async function createEvent(database: Database, input: EventInput): Promis
     description: input.description ?? '',
     occurredAt: input.occurred_at ? new Date(input.occurred_at).toISOString() : null,
     externalId: input.external_id ?? null,
-    attributes: input.attributes == null ? null : JSON.stringify(input.attributes)
+    attributes: attributesJson(input.attributes, maxAttributesBytes)
   }
   const outcome = await write(row)
   if (outcome === null) throw conflict('An event with this source and external_id already exists.', 'external_id')
