@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hashIngestKey, readCredential } from '../src/auth/ingest-keys.js'
 import { PrincipalCache } from '../src/auth/principal-cache.js'
+import { userChanges } from '../src/db/channels.js'
 import type { Db, Tx } from '../src/db/index.js'
 import { ingestKeys, refreshTokens, users, type Role } from '../src/db/schema.js'
 import { HttpError, INVALID_TOKEN, UNAUTHENTICATED } from '../src/errors.js'
@@ -209,16 +210,18 @@ async function authPlugin(app: FastifyInstance) {
   const principals = new PrincipalCache(config.AUTH_CACHE_TTL_MS)
   app.decorate('principals', principals)
   if (config.AUTH_CACHE_TTL_MS > 0) {
-    try {
-      await app.database.listen('vigil_users', {
-        onNotify: (payload) => principals.onNotify(payload),
-        onListen: () => principals.subscribedAgain(),
-        onLost: () => principals.unsubscribed()
-      })
-    } catch (err) {
-      // Without the announcements nothing is cached: every request reads the row.
-      app.log.warn({ err }, 'cannot subscribe to user changes; user rows will not be cached')
-    }
+    // Until the subscription is confirmed, and whenever it is lost, nothing is cached.
+    const stop = new AbortController()
+    app.addHook('onClose', async () => stop.abort())
+    app.notifications.subscribe(
+      userChanges,
+      {
+        onMessage: (change) => principals.invalidate(change),
+        onReady: () => principals.subscribedAgain(),
+        onGap: () => principals.unsubscribed()
+      },
+      { signal: stop.signal }
+    )
   }
 
   app.decorate('authenticate', async (request: FastifyRequest): Promise<Principal> => {

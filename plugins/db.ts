@@ -1,13 +1,16 @@
 // Opens the database (PostgreSQL or embedded PGlite), applies pending migrations and exposes
-// Drizzle as `app.db`. The pool is closed when the app closes.
+// Drizzle as `app.db`, and the notification hub (one LISTEN connection for every channel of
+// src/db/channels.ts) as `app.notifications`. Both are closed when the app closes.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { openDatabase, type Database, type Db } from '../src/db/index.js'
+import { NotificationHub } from '../src/db/notify.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Db
     database: Database
+    notifications: NotificationHub
   }
 }
 
@@ -28,7 +31,10 @@ async function dbPlugin(app: FastifyInstance) {
   app.log.info({ database: database.kind }, 'database ready')
   app.decorate('database', database)
   app.decorate('db', database.db)
+  const notifications = new NotificationHub(database, database.db, app.log.child({ component: 'notifications' }))
+  app.decorate('notifications', notifications)
   app.addHook('onClose', async () => {
+    await notifications.close()
     await database.close()
   })
 }

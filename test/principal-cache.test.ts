@@ -72,13 +72,13 @@ t.test('the cache never keeps a row read before a change it was told about', asy
   cache.subscribedAgain()
   let release!: () => void
   const slowRead = cache.load(1, () => new Promise((resolve) => (release = () => resolve({ id: 1, v: 1 }))))
-  cache.onNotify('1') // the row changes while the read is on its way
+  cache.invalidate(1) // the row changes while the read is on its way (announced on vigil_users)
   release()
   t.same(await slowRead, { id: 1, v: 1 }, 'the caller gets what was read')
   t.equal(cache.get(1), undefined, 'but it is not cached')
   await cache.load(1, async () => ({ id: 1, v: 2 }))
   t.same(cache.get(1), { id: 1, v: 2 }, 'the next read is')
-  cache.onNotify('*')
+  cache.invalidate('*')
   t.equal(cache.get(1), undefined, "'*' (TRUNCATE) drops every row")
 
   const unsubscribed = new PrincipalCache<{ id: number }>(60_000)

@@ -4,6 +4,7 @@
 // here, on every instance; changes made through this instance also drop it directly. A copy is
 // never older than the TTL, and nothing is cached while the subscription is not confirmed (before
 // it is made, and from the moment its connection drops until it is made again).
+import type { UserChange } from '../db/channels.js'
 import type { Role } from '../db/schema.js'
 
 export interface CachedUser {
@@ -50,14 +51,14 @@ export class PrincipalCache<T extends { id: number } = CachedUser> {
     return row
   }
 
-  /** A user changed (payload of a notification, or a change made here). '*' means any user. */
-  invalidate(id: number | '*'): void {
+  /** A user changed (announced on the vigil_users channel, or changed here). '*' means any user. */
+  invalidate(id: UserChange): void {
     this.generation++
     if (id === '*') this.rows.clear()
     else this.rows.delete(id)
   }
 
-  /** The subscription to changes was (re)made: what happened while it was down is unknown. */
+  /** The subscription to changes is (again) confirmed: what happened before it is unknown. */
   subscribedAgain(): void {
     this.invalidate('*')
     this.subscribed = true
@@ -67,11 +68,5 @@ export class PrincipalCache<T extends { id: number } = CachedUser> {
   unsubscribed(): void {
     this.subscribed = false
     this.invalidate('*')
-  }
-
-  /** Parses a vigil_users notification's payload. */
-  onNotify(payload: string): void {
-    const id = Number(payload)
-    this.invalidate(payload === '*' || !Number.isSafeInteger(id) ? '*' : id)
   }
 }

@@ -25,21 +25,29 @@ export interface Database {
   /** The postgres.js client, for the ingestion hot path (COPY); undefined on PGlite. */
   pg?: postgres.Sql
   /**
-   * Subscribes to a notification channel, resubscribing after the connection is lost. `onLost`
-   * runs when it drops (notifications sent until it is back are lost); `onListen` each time it is
-   * made again. Rejects if the first subscription fails; later failures are retried.
+   * Opens the one connection that LISTENs for notifications (src/db/notify.ts drives it: use
+   * `app.notifications`, not this). Nothing connects until the first `listen`.
    */
-  listen(channel: string, handlers: ListenHandlers): Promise<void>
+  openListener(events: ListenerEvents): Listener
   /** Resolves after a real round trip, rejects when the database does not answer in time. */
   ping(timeoutMs: number): Promise<void>
   migrate(): Promise<void>
   close(): Promise<void>
 }
 
-export interface ListenHandlers {
-  onNotify(payload: string): void
-  onListen(): void
+/** What the listening connection reports. */
+export interface ListenerEvents {
+  onNotify(channel: string, payload: string): void
+  /** The connection dropped: every LISTEN made on it is gone until made again. */
   onLost(): void
+}
+
+/** A connection that LISTENs. Channel names are checked by the caller (defineChannel). */
+export interface Listener {
+  /** Rejects when the connection cannot be made or is lost meanwhile. */
+  listen(channel: string): Promise<void>
+  unlisten(channel: string): Promise<void>
+  close(): Promise<void>
 }
 
 export interface DatabaseOptions {
@@ -67,7 +75,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 async function openPostgres(url: string, opts: DatabaseOptions): Promise<Database> {
   const timeoutMs = opts.timeoutMs ?? 5000
   const connectTimeout = Math.max(1, Math.ceil(timeoutMs / 1000))
-  const subscriptions: (() => Promise<void>)[] = []
+  const listeners = new Set<Listener>()
   const pg = postgres(url, {
     max: opts.poolMax ?? 10,
     connect_timeout: connectTimeout,
@@ -80,9 +88,10 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
     db: pdb as unknown as Db,
     kind: 'postgres',
     pg,
-    async listen(channel, handlers) {
-      const subscription = await subscribe(url, connectTimeout, channel, handlers)
-      subscriptions.push(subscription)
+    openListener(events) {
+      const listener = openPostgresListener(url, connectTimeout, events)
+      listeners.add(listener)
+      return listener
     },
     ping: (ms) => withTimeout(pg`select 1`.then(() => undefined), ms, 'database ping'),
     async migrate() {
@@ -98,63 +107,47 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
       }
     },
     async close() {
-      await Promise.all(subscriptions.map((close) => close()))
+      await Promise.all([...listeners].map((listener) => listener.close()))
       await pg.end({ timeout: 5 })
     }
   }
 }
 
-const RESUBSCRIBE_MS = 1000
-
 /**
- * LISTEN on a connection of its own. postgres.js has sql.listen, but while the database is down it
- * retries without pause (it starved the event loop in test/db-faults.test.ts) and never says that
- * the subscription was lost, which a cache fed by notifications must know. Returns its closer.
+ * A connection of its own for LISTEN, kept open (no idle timeout, no lifetime). postgres.js has
+ * sql.listen, but while the database is down it retries without pause (it starved the event loop
+ * in test/db-faults.test.ts) and never says that the subscription was lost, which a cache fed by
+ * notifications must know. Reconnecting, with backoff, is the hub's job: a query after a loss
+ * makes a new connection.
  */
-async function subscribe(url: string, connectTimeout: number, channel: string, handlers: ListenHandlers): Promise<() => Promise<void>> {
-  // LISTEN takes an identifier, not a parameter: only plain names are accepted here.
-  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a channel name: ${channel}`)
+function openPostgresListener(url: string, connectTimeout: number, events: ListenerEvents): Listener {
   let closing = false
-  let timer: NodeJS.Timeout | undefined
   const conn = postgres(url, {
     max: 1,
     idle_timeout: 0,
     max_lifetime: null,
     fetch_types: false,
     connect_timeout: connectTimeout,
+    // postgres.js waits up to 20 s before reconnecting after repeated failures; the hub paces its
+    // own attempts, so keep only a floor (a server that hangs up at once cannot spin this).
+    backoff: () => 0.1,
     onnotice: () => {},
     // Supported by postgres.js (it is how its own listen works) though missing from its types.
-    ...{
-      onnotify: (name: string, payload: string) => {
-        if (name === channel) handlers.onNotify(payload)
-      }
-    },
+    ...{ onnotify: (channel: string, payload: string) => events.onNotify(channel, payload) },
+    // Also called after each failed attempt to connect; the hub ignores a loss it already knows of.
     onclose: () => {
-      if (closing) return
-      handlers.onLost()
-      retry()
+      if (!closing) events.onLost()
     },
     connection: { application_name: 'vigil-listen' }
   })
-  const listen = async () => {
-    await conn.unsafe(`listen ${channel}`)
-    handlers.onListen()
-  }
-  const retry = () => {
-    clearTimeout(timer)
-    timer = setTimeout(() => listen().catch(retry), RESUBSCRIBE_MS)
-    timer.unref()
-  }
-  try {
-    await listen()
-  } catch (err) {
-    await conn.end({ timeout: 0 })
-    throw err
-  }
-  return async () => {
-    closing = true
-    clearTimeout(timer)
-    await conn.end({ timeout: 1 })
+  return {
+    // LISTEN takes an identifier, not a parameter: conn(name) quotes it as one.
+    listen: async (channel) => void (await conn`listen ${conn(channel)}`),
+    unlisten: async (channel) => void (await conn`unlisten ${conn(channel)}`),
+    async close() {
+      closing = true
+      await conn.end({ timeout: 1 })
+    }
   }
 }
 
@@ -172,10 +165,24 @@ async function openPglite(dataDir: string): Promise<Database> {
   return {
     db,
     kind: 'pglite',
-    // The database lives in this process: the subscription cannot be lost.
-    async listen(channel, handlers) {
-      await client.listen(channel, handlers.onNotify)
-      handlers.onListen()
+    // The database lives in this process: the listener is never lost.
+    openListener(events) {
+      const unlisten = new Map<string, () => Promise<void>>()
+      return {
+        async listen(channel) {
+          if (!unlisten.has(channel)) unlisten.set(channel, await client.listen(channel, (payload) => events.onNotify(channel, payload)))
+        },
+        async unlisten(channel) {
+          const stop = unlisten.get(channel)
+          unlisten.delete(channel)
+          if (stop && !client.closed) await stop()
+        },
+        async close() {
+          const stops = [...unlisten.values()]
+          unlisten.clear()
+          if (!client.closed) await Promise.all(stops.map((stop) => stop()))
+        }
+      }
     },
     ping: (ms) => withTimeout(db.execute(sql`select 1`).then(() => undefined), ms, 'database ping'),
     migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }),
