@@ -6,8 +6,11 @@ import { eq, inArray } from 'drizzle-orm'
 import postgres from 'postgres'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { userChanges } from '../src/db/channels.js'
+import { defineChannel, NotificationHub } from '../src/db/notify.js'
 import { alerts, events } from '../src/db/schema.js'
 import { eventually, inject, makeUser, TEST_JWT_SECRET } from './helper.js'
+import { memoryLog, record, watchListener, type ListenCall } from './support/notifications.js'
 import { startPrivateCluster } from './support/pg-cluster.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -103,20 +106,62 @@ t.test('database down: 503 within a bound, then recovery without a restart', asy
 t.test('after a database restart, user changes are announced again', async (t) => {
   // A long cache TTL: only a working subscription can explain a prompt refusal at the end.
   const { cluster, app } = await setup(t, { AUTH_CACHE_TTL_MS: 60_000 })
+  // Subscribed after the user cache, to the same channel: told after it, on the same connection.
+  const stop = new AbortController()
+  t.teardown(() => stop.abort())
+  const watcher = record(app.notifications, userChanges, stop.signal)
+  t.ok(await eventually(async () => watcher.count('ready') === 1, 5000), 'the user cache is subscribed')
   const erin = await makeUser(app, 'analyst')
   const me = () => inject(app, { method: 'GET', url: '/api/auth/me', headers: erin.auth })
   t.equal((await me()).status, 200, 'erin is cached')
   await cluster.stop('fast')
+  t.ok(await eventually(async () => watcher.count('gap') === 1, 5000), 'the loss of the subscription is noticed')
   t.equal((await me()).status, 503, 'with the subscription lost, the cached row is not trusted: the lookup meets the outage')
   await cluster.start()
   t.ok(await eventually(async () => (await me()).status === 200, 10_000), 'served again once the database is back')
-  // Let the subscription be made again (it retries every second), then change erin behind Vigil's back.
-  await sleep(1500)
+  // Once the subscription is made again, change erin behind Vigil's back.
+  t.ok(await eventually(async () => watcher.count('ready') === 2, 10_000), 'the subscription is made again')
   const other = postgres(cluster.url, { max: 1, onnotice: () => {} })
   t.teardown(() => other.end())
   t.equal((await me()).status, 200)
   await other`update users set is_active = false where id = ${erin.user.id}`
   t.ok(await eventually(async () => (await me()).status === 401, 3000), 'deactivated by another client: refused within 3 s')
+})
+
+const probe = defineChannel<{ n: number }>('vigil_test_probe', { format: (p) => JSON.stringify(p), parse: (text) => JSON.parse(text) })
+
+t.test('after a database restart, subscribers hear of the gap, then of readiness, and messages flow again', async (t) => {
+  const { cluster, app } = await setup(t)
+  const stop = new AbortController()
+  t.teardown(() => stop.abort())
+  const a = record(app.notifications, probe, stop.signal)
+  const users = record(app.notifications, userChanges, stop.signal)
+  t.ok(await eventually(async () => a.count('ready') === 1 && users.count('ready') === 1, 5000), 'subscribed')
+  await app.notifications.notify(probe, { n: 1 })
+  t.ok(await eventually(async () => a.messages.length === 1, 5000), 'a message before the outage')
+
+  await cluster.stop('fast')
+  t.ok(await eventually(async () => a.count('gap') === 1 && users.count('gap') === 1, 5000), 'every subscriber is told at once that it may miss messages')
+
+  // While the database is down, attempts are spaced out (backoff), not a busy loop: a hub of
+  // its own, started during the outage, with every LISTEN it tries written down.
+  const calls: ListenCall[] = []
+  const hub = new NotificationHub(watchListener(app.database, calls), app.db, memoryLog())
+  t.teardown(() => hub.close())
+  const b = record(hub, probe, stop.signal)
+  t.ok(await eventually(async () => calls.length >= 4, 10_000), 'it keeps trying')
+  t.ok(calls.slice(0, 4).every((c) => c.ok === false), 'and fails while the database is down')
+  const spread = calls[3].at - calls[0].at
+  t.ok(spread >= 690, `the first four attempts are at least 100 + 200 + 400 ms apart (${Math.round(spread)} ms)`)
+
+  await cluster.start()
+  t.ok(await eventually(async () => a.count('ready') === 2 && users.count('ready') === 2 && b.count('ready') === 1, 10_000), 'ready again once the database is back')
+  t.same(a.events, ['ready', 'message', 'gap', 'ready'], 'gap, then ready: each told once')
+  t.same(users.events, ['ready', 'gap', 'ready'])
+  await app.notifications.notify(probe, { n: 2 })
+  t.ok(await eventually(async () => a.messages.length === 2 && b.messages.length === 1, 5000), 'messages flow again')
+  t.same(a.messages, [{ n: 1 }, { n: 2 }])
+  t.same(b.messages, [{ n: 2 }], 'also to the subscriber that joined during the outage')
 })
 
 t.test('nothing acknowledged is lost across a database restart', async (t) => {
