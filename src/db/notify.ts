@@ -26,6 +26,7 @@ export function defineChannel<T>(name: string, codec: Omit<Channel<T>, 'name'>):
 }
 
 export interface Subscriber<T> {
+  /** A message on the channel. Messages arrive in commit order; one may come just before onReady. */
   onMessage(payload: T): void
   /**
    * LISTEN is confirmed: every message sent from now on arrives. Runs once the subscription is
@@ -49,6 +50,8 @@ interface Subscription {
   /** onReady delivered and no onGap since. */
   ready: boolean
   active: boolean
+  /** Takes the abort listener off the caller's signal, which may outlive the subscription. */
+  release(): void
 }
 
 /** Reconnect delays: doubling from the first to the last, so a down database costs one attempt per 2 s. */
@@ -89,11 +92,12 @@ export class NotificationHub {
   subscribe<T>(channel: Channel<T>, handlers: Subscriber<T>, { signal }: { signal: AbortSignal }): void {
     if (this.closed) throw new Error('the notification hub is closed')
     if (signal.aborted) return
-    const subscription: Subscription = { channel, handlers, ready: false, active: true }
+    const end = () => this.unsubscribe(subscription)
+    const subscription: Subscription = { channel, handlers, ready: false, active: true, release: () => signal.removeEventListener('abort', end) }
     let subscribers = this.channels.get(channel.name)
     if (!subscribers) this.channels.set(channel.name, (subscribers = new Set()))
     subscribers.add(subscription)
-    signal.addEventListener('abort', () => this.unsubscribe(subscription), { once: true })
+    signal.addEventListener('abort', end, { once: true })
     // Already listening: ready, but never from inside subscribe() itself.
     if (this.listened.has(channel.name)) queueMicrotask(() => this.markReady(channel.name))
     else this.sync()
@@ -114,7 +118,12 @@ export class NotificationHub {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.retryTimer)
-    for (const subscribers of this.channels.values()) for (const s of subscribers) s.active = false
+    for (const subscribers of this.channels.values()) {
+      for (const s of subscribers) {
+        s.active = false
+        s.release()
+      }
+    }
     this.channels.clear()
     this.listened.clear()
     await this.listener.close()
@@ -123,6 +132,7 @@ export class NotificationHub {
   private unsubscribe(subscription: Subscription): void {
     if (!subscription.active) return
     subscription.active = false
+    subscription.release()
     const name = subscription.channel.name
     const subscribers = this.channels.get(name)
     subscribers?.delete(subscription)
