@@ -129,6 +129,8 @@ export async function buildApp({ config, logStream }: BuildOptions): Promise<Fas
   // limit, back-pressure and error shapes stay out of the JSON API.
   await app.register(async (ingest) => {
     await ingest.register(ingestPlugin)
+    // The gate is shared state worth watching from outside the scope (tests, health).
+    app.decorate('ingestGate', ingest.ingestGate)
     await ingest.register(bulkRoutes, { prefix: '/api/events/bulk' })
     await ingest.register(hecRoutes, { prefix: '/services/collector' })
     await ingest.register(elasticRoutes)
