@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import { events } from '../src/db/schema.js'
 import { build, eventually, makeUser, type Overrides } from './helper.js'
 import { makeIngestKey } from './ingest-helper.js'
+import { holdInserts } from './support/hold.js'
 import { head, RawClient, type RawResponse } from './support/net.js'
 
 type Auth = Record<string, string>
@@ -91,47 +92,6 @@ async function gateFreeAndServing(t: Test, app: FastifyInstance, port: number, e
   const reply = await within(client.response(), 10_000)
   t.ok(reply !== 'still waiting' && ep.stored(reply!), `a normal request is served at once (${reply === 'still waiting' ? reply : reply?.status})`)
   client.destroy()
-}
-
-/**
- * Holds every insert into events from outside the request: on PostgreSQL a lock on the table
- * taken by another connection; on PGlite (one connection) an open transaction, which every
- * other statement waits behind.
- */
-async function holdInserts(app: FastifyInstance) {
-  const pg = app.database.pg
-  if (pg) {
-    const conn = await pg.reserve()
-    await conn`begin`
-    await conn`lock table events in exclusive mode`
-    return {
-      waiting: async () => {
-        const [{ n }] = await pg`select count(*)::int as n from pg_locks where relation = 'events'::regclass and not granted`
-        return n > 0
-      },
-      release: async () => {
-        await conn`commit`
-        conn.release()
-      }
-    }
-  }
-  let release!: () => void
-  const held = new Promise<void>((resolve) => (release = resolve))
-  let began!: () => void
-  const holding = new Promise<void>((resolve) => (began = resolve))
-  const done = app.db.transaction(async () => {
-    began()
-    await held
-  })
-  await holding
-  return {
-    // Nothing else can run meanwhile: a request at work can only be waiting for the database.
-    waiting: async () => app.ingestGate.working === 1,
-    release: async () => {
-      release()
-      await done
-    }
-  }
 }
 
 t.test('a client that leaves at any stage gives its slot back', async (t) => {
