@@ -7,12 +7,12 @@
 // - runs the hot path (src/ingest) with the caller's ingest-key defaults and the configured limits.
 import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
 import { BodyError } from '../src/ingest/decode.js'
 import type { Format } from '../src/ingest/formats.js'
-import { IngestGate } from '../src/ingest/gate.js'
+import { IngestGate, type Slot } from '../src/ingest/gate.js'
 import { ingestBody, type IngestResult } from '../src/ingest/ingest.js'
 import { keyDefaults } from '../src/ingest/map.js'
 import { LAST_USED_RESOLUTION_S, touchIngestKey } from '../src/services/ingest-keys.js'
@@ -36,23 +36,16 @@ export class IngestRefused extends HttpError {
 const busy = (why: string) =>
   new IngestRefused(503, `Vigil is ${why}; retry later.`, 'busy', { 'retry-after': String(RETRY_AFTER_S) })
 
-interface Ticket {
-  /** True while the handler writes to the database: the slot stays taken even if the client leaves. */
-  working: boolean
-  aborted: boolean
-  release(): void
-}
-
 declare module 'fastify' {
   interface FastifyInstance {
     ingestGate: IngestGate
     /** onRequest hook for the routes that ingest: takes a slot, or refuses with 503 + Retry-After. */
-    ingestSlot(request: FastifyRequest): Promise<void>
+    ingestSlot(request: FastifyRequest, reply: FastifyReply): Promise<void>
     /** Ingests the request body in `format`, with the caller's ingest-key defaults and the limits. */
     ingest(request: FastifyRequest, format: Format, opts?: { index?: string }): Promise<IngestResult>
   }
   interface FastifyRequest {
-    ingestTicket: Ticket | null
+    ingestSlot: Slot | null
   }
 }
 
@@ -70,7 +63,7 @@ async function ingestPlugin(app: FastifyInstance) {
   const maxConcurrency = config.INGEST_MAX_CONCURRENCY || Math.max(1, config.DB_POOL_MAX - 2)
   const gate = new IngestGate(maxConcurrency, config.INGEST_QUEUE_TIMEOUT_MS)
   app.decorate('ingestGate', gate)
-  app.decorateRequest('ingestTicket', null)
+  app.decorateRequest('ingestSlot', null)
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.INGEST_MAX_BODY_BYTES }, (_request, body, done) => {
@@ -98,34 +91,34 @@ async function ingestPlugin(app: FastifyInstance) {
     return reply.code(status).send(body)
   })
 
-  app.decorate('ingestSlot', async (request: FastifyRequest) => {
-    if (!(await gate.acquire())) throw busy('busy ingesting')
-    if (request.raw.destroyed) {
-      // The client left while waiting for the slot: hand it on at once.
-      gate.release()
-      throw busy('busy ingesting')
+  app.decorate('ingestSlot', async (request: FastifyRequest, reply: FastifyReply) => {
+    // The response's 'close' fires once, whatever happens: after the reply is sent, or when the
+    // connection is lost at any stage (waiting here, body streaming, decoding, inserting, a
+    // server timeout). It is the one event that ends the request's hold on its slot; the
+    // request's own events are no use (its 'close' also fires once the body is read, and
+    // Fastify's onRequestAbort only while the body is still arriving).
+    // Earlier hooks (authentication) may have waited on the database long enough for the
+    // client to leave: then 'close' has already fired.
+    let gone = reply.raw.closed
+    let slot: Slot | null = null
+    const left = new AbortController()
+    reply.raw.once('close', () => {
+      gone = true
+      left.abort()
+      slot?.close()
+    })
+    if (!gone) slot = await gate.acquire(left.signal)
+    if (gone) {
+      // The client left before or while waiting (the gate dropped it from the queue), or just
+      // as the slot came: nobody is left to answer.
+      slot?.close()
+      request.log.info('client left while waiting for an ingestion slot')
+      reply.hijack()
+      return
     }
-    let released = false
-    request.ingestTicket = {
-      working: false,
-      aborted: false,
-      release() {
-        if (released) return
-        released = true
-        gate.release()
-      }
-    }
+    if (!slot) throw busy('busy ingesting')
+    request.ingestSlot = slot
   })
-  app.addHook('onResponse', async (request) => {
-    request.ingestTicket?.release()
-  })
-  app.addHook('onRequestAbort', async (request) => {
-    const ticket = request.ingestTicket
-    if (!ticket) return
-    ticket.aborted = true
-    if (!ticket.working) ticket.release()
-  })
-
   // last_used_at is informative: written at most once a minute per key and process.
   const touched = new Map<number, number>()
   async function touch(keyId: number) {
@@ -135,9 +128,7 @@ async function ingestPlugin(app: FastifyInstance) {
     await touchIngestKey(app.db, keyId)
   }
 
-  app.decorate('ingest', async (request: FastifyRequest, format: Format, opts: { index?: string } = {}) => {
-    const ticket = request.ingestTicket
-    if (ticket) ticket.working = true
+  const ingest = async (request: FastifyRequest, format: Format, opts: { index?: string }) => {
     try {
       const principal = request.principal
       if (principal?.kind === 'ingest-key') await touch(principal.id)
@@ -155,12 +146,16 @@ async function ingestPlugin(app: FastifyInstance) {
     } catch (err) {
       if (err instanceof BodyError) throw new IngestRefused(err.status, err.detail, err.reason)
       throw err
-    } finally {
-      if (ticket) {
-        ticket.working = false
-        if (ticket.aborted) ticket.release()
-      }
     }
+  }
+
+  app.decorate('ingest', async (request: FastifyRequest, format: Format, opts: { index?: string } = {}) => {
+    const slot = request.ingestSlot
+    if (!slot) throw new Error('app.ingest on a route without the ingestSlot hook')
+    // The slot stays taken until the work ends, even if the client leaves meanwhile: what is
+    // committed stays committed, and a re-send finds it as duplicates. A client already gone
+    // gets nothing done (ClientGone, a 499 nobody reads).
+    return slot.run(() => ingest(request, format, opts))
   })
 }
 

@@ -2,6 +2,7 @@
 // in both, so tests exercise what production runs. Order: core plugins (config, database, auth,
 // rbac, errors, security, docs), then routes.
 import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import AjvModule, { type Options as AjvOptions } from 'ajv'
 import addFormatsModule from 'ajv-formats'
@@ -59,6 +60,42 @@ function makeAjv(opts: AjvOptions) {
   return ajv
 }
 
+/**
+ * How often Node looks for requests past their headers or request bound (its default, 30 s,
+ * would let a 1 s bound run 31 s): a tenth of the shorter bound, between 50 ms and 1 s.
+ */
+export function connectionsCheckingInterval(config: Config): number {
+  const bounds = [config.HTTP_REQUEST_TIMEOUT_MS, config.HTTP_HEADERS_TIMEOUT_MS].filter((ms) => ms > 0)
+  if (bounds.length === 0) return 30_000
+  return Math.min(1000, Math.max(50, Math.floor(Math.min(...bounds) / 10)))
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, string, Record<string, string>?]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time.', { code: 'request_timeout' }],
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'The request headers are too large.']
+}
+
+/**
+ * Errors Node meets before a request reaches Fastify (a request or headers timeout, malformed
+ * HTTP): answered in Vigil's JSON error shape, then the connection is closed. Closing it also
+ * ends any ingestion slot the request held.
+ */
+function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, reason, detail, extra] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'The request is not valid HTTP.']
+  this.log.info({ code: err.code, status }, 'client error')
+  // Only when no answer has begun on this connection: a second status line would corrupt it.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage
+  if (socket.writable && !inFlight?.headersSent) {
+    const body = JSON.stringify({ detail, ...extra })
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+    )
+  }
+  socket.destroy(err)
+}
+
 export function createServer(config: Config, logStream?: { write(msg: string): void }): FastifyInstance {
   // Query strings and path params arrive as text and are coerced to the schema's types; bodies
   // are JSON and must carry the right types already ("5" is not a number, an object is not a string).
@@ -78,6 +115,17 @@ export function createServer(config: Config, logStream?: { write(msg: string): v
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeout: config.HTTP_CONNECTION_TIMEOUT_MS,
+    // Node's own options, for what Fastify has no option of its own (the request bound is given
+    // twice: Node checks the headers bound against it when the server is made).
+    http: {
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: connectionsCheckingInterval(config)
+    },
+    clientErrorHandler,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error'
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -129,6 +177,8 @@ export async function buildApp({ config, logStream }: BuildOptions): Promise<Fas
   // limit, back-pressure and error shapes stay out of the JSON API.
   await app.register(async (ingest) => {
     await ingest.register(ingestPlugin)
+    // The gate is shared state worth watching from outside the scope (tests, health).
+    app.decorate('ingestGate', ingest.ingestGate)
     await ingest.register(bulkRoutes, { prefix: '/api/events/bulk' })
     await ingest.register(hecRoutes, { prefix: '/services/collector' })
     await ingest.register(elasticRoutes)

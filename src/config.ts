@@ -43,6 +43,25 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   /** Comma-separated CORS allow-list; empty means CORS stays off. */
   CORS_ORIGINS: Type.String({ default: '' }),
+  /**
+   * Server timeouts. A client must send a whole request (headers and body) within
+   * HTTP_REQUEST_TIMEOUT_MS and its headers within HTTP_HEADERS_TIMEOUT_MS, or gets 408 and loses
+   * the connection (0: no bound); a slow or stalled shipper cannot hold an ingestion slot longer.
+   * 60 s lets a 10 MiB body through at about 1.5 Mbit/s.
+   */
+  HTTP_REQUEST_TIMEOUT_MS: Int(60_000),
+  HTTP_HEADERS_TIMEOUT_MS: Int(10_000),
+  /**
+   * How long an idle keep-alive connection stays open after its last response. Above the 60 s
+   * idle timeout of common load balancers, so they close first and never reuse a connection
+   * Vigil is closing.
+   */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Int(72_000, 1),
+  /**
+   * A connection with no traffic either way for this long is closed (0: never), e.g. a client
+   * that stopped reading its response. Longer than any answer may take to start.
+   */
+  HTTP_CONNECTION_TIMEOUT_MS: Int(120_000),
   /** Largest JSON body for ordinary API routes. */
   BODY_LIMIT: Int(1024 * 1024, 1024),
   INGEST_MAX_BODY_BYTES: Int(10 * 1024 * 1024, 1024),
@@ -87,6 +106,10 @@ export function loadConfig(
     throw new ConfigError(`Invalid configuration: ${name} ${e.message}`)
   }
   const config = converted as Static<typeof ConfigSchema>
+  if (config.HTTP_REQUEST_TIMEOUT_MS > 0 && config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+    // Node refuses a headers bound beyond the whole request's.
+    throw new ConfigError('Invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS')
+  }
   return { ...config, JWT_SECRET: resolveJwtSecret(config) }
 }
 
