@@ -11,8 +11,9 @@
 //   fields kept in step with it both go through it.
 // - Hooks: `onAlertRaised` and `onAlertChanged` are the single place where "an alert was raised
 //   or changed" is acted on, inside the transaction that did it. The ingest statement raises its
-//   alerts in SQL, in the same statement as its events: what must follow every raise there is a
-//   further step of INGEST_ALERT_STEP, reading its `raised` rows.
+//   alerts in SQL, in the same statement as its events and with no transaction left open for
+//   JavaScript: what must follow every raise there is one more CTE in INGEST_ALERT_STEP (with
+//   RETURNING added to `raised`), kept in step with onAlertRaised.
 //
 // The unique index on alerts.event_id makes "at most one alert per event" hold when requests race.
 import { and, eq, gte, lte, sql } from 'drizzle-orm'
