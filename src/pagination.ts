@@ -21,7 +21,10 @@ export function pageRequest(query: { page?: number; page_size?: number }): PageR
   return { page, pageSize, offset: (page - 1) * pageSize }
 }
 
-function pageUrl(request: FastifyRequest, page: number): string {
+/** Where a list was asked for (a request's URL, protocol and host): the base of its page links. */
+export type PageLocation = Pick<FastifyRequest, 'url' | 'protocol' | 'host'>
+
+function pageUrl(request: PageLocation, page: number): string {
   const url = new URL(request.url, `${request.protocol}://${request.host}`)
   if (page === 1) url.searchParams.delete('page')
   else url.searchParams.set('page', String(page))
@@ -36,7 +39,7 @@ export interface PageEnvelope<T> {
 }
 
 /** Wraps one page of results. A page past the last one is a 404, as in DRF. */
-export function envelope<T>(request: FastifyRequest, p: PageRequest, count: number, results: T[]): PageEnvelope<T> {
+export function envelope<T>(request: PageLocation, p: PageRequest, count: number, results: T[]): PageEnvelope<T> {
   if (p.page > 1 && p.offset >= count) throw new HttpError(404, 'Invalid page.')
   return {
     count,

@@ -1,15 +1,10 @@
 // /api/alerts: every role reads alerts; creating one by hand and status changes are the admin's
-// and are audited.
+// and are audited (src/services/alerts.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { and, eq, gte, lte, sql } from 'drizzle-orm'
-import { alerts, events } from '../../src/db/schema.js'
-import { conflict, isUniqueViolation, notFound } from '../../src/errors.js'
-import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
-import { getById } from '../../src/db/queries.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
-import { recordAudit } from '../../src/services/audit.js'
 import { actorOf } from '../../src/services/actor.js'
-import { AlertCreate, AlertOut, alertOut, AlertPatch, AlertQuery } from './schema.js'
+import { getAlert, listAlerts, raiseByHand, updateAlert } from '../../src/services/alerts.js'
+import { AlertCreate, AlertOut, AlertPatch, AlertQuery } from './schema.js'
 
 const tags = ['alerts']
 
@@ -23,20 +18,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: AlertQuery,
       response: { 200: Page(AlertOut), ...errors(400, 401, 403, 404) }
     },
-    handler: async (request) => {
-      const q = request.query
-      const p = pageRequest(q)
-      const where = and(
-        q.severity ? eq(alerts.severity, q.severity) : undefined,
-        q.status ? eq(alerts.status, q.status) : undefined,
-        q.event_type ? eq(alerts.eventType, q.event_type) : undefined,
-        q.source ? eq(alerts.source, q.source) : undefined,
-        q.created_after ? gte(alerts.createdAt, new Date(q.created_after)) : undefined,
-        q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined
-      )
-      const { rows, total } = await selectPage(app.db, alerts, where, alerts.createdAt, p)
-      return envelope(request, p, total, rows.map(alertOut))
-    }
+    handler: (request) => listAlerts(app.db, request.query, request)
   })
 
   app.post('/', {
@@ -49,36 +31,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: AlertCreate,
       response: { 201: AlertOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
     },
-    handler: async (request, reply) => {
-      const { event: eventId, status } = request.body
-      const alreadyRaised = () => conflict(`Event ${eventId} already has an alert.`, 'event')
-      const alert = await app.db.transaction(async (tx) => {
-        // The share lock keeps the event from being deleted before the alert is written.
-        const [event] = await tx.select().from(events).where(eq(events.id, eventId)).for('share')
-        if (!event) throw notFound(`Event ${eventId} does not exist.`)
-        const [existing] = await tx.select({ id: alerts.id }).from(alerts).where(eq(alerts.eventId, eventId))
-        if (existing) throw alreadyRaised()
-        let created
-        try {
-          ;[created] = await tx
-            .insert(alerts)
-            .values({ eventId, status: status ?? 'Open', severity: event.severity, eventType: event.eventType, source: event.source })
-            .returning()
-        } catch (err) {
-          // Another request raised one between the check and the insert: the unique index decides.
-          if (isUniqueViolation(err, 'alerts_event_id_idx')) throw alreadyRaised()
-          throw err
-        }
-        await recordAudit(tx, actorOf(request), {
-          action: 'alert.created',
-          targetType: 'alert',
-          targetId: created.id,
-          after: { event: created.eventId, status: created.status }
-        })
-        return created
-      })
-      return reply.code(201).send(alertOut(alert))
-    }
+    handler: async (request, reply) => reply.code(201).send(await raiseByHand(app.db, actorOf(request), request.body))
   })
 
   app.get('/:id', {
@@ -90,9 +43,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: AlertOut, ...errors(400, 401, 403, 404) }
     },
-    handler: async (request) => {
-      return alertOut(await getById(app.db, alerts, request.params.id))
-    }
+    handler: (request) => getAlert(app.db, request.params.id)
   })
 
   app.patch('/:id', {
@@ -105,27 +56,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: AlertPatch,
       response: { 200: AlertOut, ...errors(400, 401, 403, 404, 415) }
     },
-    handler: async (request) => {
-      return app.db.transaction(async (tx) => {
-        const [before] = await tx.select().from(alerts).where(eq(alerts.id, request.params.id)).for('update')
-        if (!before) throw notFound()
-        const [after] = await tx
-          .update(alerts)
-          .set({ status: request.body.status, updatedAt: sql`now()` })
-          .where(eq(alerts.id, before.id))
-          .returning()
-        if (before.status !== after.status) {
-          await recordAudit(tx, actorOf(request), {
-            action: 'alert.status_changed',
-            targetType: 'alert',
-            targetId: after.id,
-            before: { status: before.status },
-            after: { status: after.status }
-          })
-        }
-        return alertOut(after)
-      })
-    }
+    handler: (request) => updateAlert(app.db, actorOf(request), request.params.id, request.body)
   })
 }
 

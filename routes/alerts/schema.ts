@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { ALERT_STATUSES, type Alert } from '../../src/db/schema.js'
+import { ALERT_STATUSES } from '../../src/db/schema.js'
 import { IsoDate, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
 import { EventTypeSchema, Severity } from '../events/schema.js'
 
@@ -54,14 +54,3 @@ export const AlertPatch = Type.Object(
   { status: AlertStatus },
   { additionalProperties: false, examples: [{ status: 'Acknowledged' }] }
 )
-
-export const alertOut = (a: Alert) => ({
-  id: a.id,
-  event: a.eventId,
-  status: a.status,
-  severity: a.severity,
-  event_type: a.eventType,
-  source: a.source,
-  created_at: a.createdAt.toISOString(),
-  updated_at: a.updatedAt.toISOString()
-})

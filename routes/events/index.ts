@@ -2,14 +2,9 @@
 // Critical raises its alert in the same transaction (src/services/events.ts).
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { and, eq, gte, lte } from 'drizzle-orm'
-import { events } from '../../src/db/schema.js'
-import { notFound } from '../../src/errors.js'
-import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
-import { getById } from '../../src/db/queries.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
-import { attributesJson, createEvent, updateEvent, type EventInput } from '../../src/services/events.js'
-import { EventBody, EventOut, eventOut, EventPatch, EventQuery } from './schema.js'
+import { createEvent, deleteEvent, getEvent, listEvents, updateEvent, type EventInput } from '../../src/services/events.js'
+import { EventBody, EventOut, EventPatch, EventQuery } from './schema.js'
 
 const tags = ['events']
 
@@ -25,19 +20,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: EventQuery,
       response: { 200: Page(EventOut), ...errors(400, 401, 403, 404) }
     },
-    handler: async (request) => {
-      const q = request.query
-      const p = pageRequest(q)
-      const where = and(
-        q.severity ? eq(events.severity, q.severity) : undefined,
-        q.event_type ? eq(events.eventType, q.event_type) : undefined,
-        q.source ? eq(events.source, q.source) : undefined,
-        q.timestamp_after ? gte(events.timestamp, new Date(q.timestamp_after)) : undefined,
-        q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined
-      )
-      const { rows, total } = await selectPage(app.db, events, where, events.timestamp, p)
-      return envelope(request, p, total, rows.map(eventOut))
-    }
+    handler: (request) => listEvents(app.db, request.query, request)
   })
 
   app.post('/', {
@@ -49,10 +32,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: EventBody,
       response: { 201: EventOut, ...errors(400, 401, 403, 409, 413, 415) }
     },
-    handler: async (request, reply) => {
-      const event = await createEvent(app.database, request.body, maxAttributesBytes)
-      return reply.code(201).send(eventOut(event))
-    }
+    handler: async (request, reply) => reply.code(201).send(await createEvent(app.database, request.body, maxAttributesBytes))
   })
 
   app.get('/:id', {
@@ -64,9 +44,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: EventOut, ...errors(400, 401, 403, 404) }
     },
-    handler: async (request) => {
-      return eventOut(await getById(app.db, events, request.params.id))
-    }
+    handler: (request) => getEvent(app.db, request.params.id)
   })
 
   for (const method of ['PUT', 'PATCH'] as const) {
@@ -82,11 +60,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: method === 'PUT' ? EventBody : EventPatch,
         response: { 200: EventOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
       },
-      handler: async (request) => {
-        const body = request.body as Partial<EventInput>
-        attributesJson(body.attributes, maxAttributesBytes)
-        return eventOut(await updateEvent(app.db, request.params.id, body))
-      }
+      handler: (request) => updateEvent(app.db, request.params.id, request.body as Partial<EventInput>, maxAttributesBytes)
     })
   }
 
@@ -100,8 +74,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 401, 403, 404) }
     },
     handler: async (request, reply) => {
-      const deleted = await app.db.delete(events).where(eq(events.id, request.params.id)).returning({ id: events.id })
-      if (deleted.length === 0) throw notFound()
+      await deleteEvent(app.db, request.params.id)
       return reply.code(204).send(null)
     }
   })

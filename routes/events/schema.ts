@@ -1,7 +1,7 @@
 // Event schemas: the request shapes validated on the way in and the response shape that is the
 // allow-list of what leaves the server.
 import { Type, type Static } from '@sinclair/typebox'
-import { EVENT_TYPES, SEVERITIES, type Event } from '../../src/db/schema.js'
+import { EVENT_TYPES, SEVERITIES } from '../../src/db/schema.js'
 import { IsoDate, NullableTimestamp, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
 
 export const Severity = StringEnum(SEVERITIES, { description: 'Low, Medium, High or Critical' })
@@ -69,16 +69,4 @@ export const EventQuery = Type.Object({
   source: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   timestamp_after: Type.Optional(IsoDate),
   timestamp_before: Type.Optional(IsoDate)
-})
-
-export const eventOut = (e: Event) => ({
-  id: e.id,
-  source: e.source,
-  event_type: e.eventType,
-  severity: e.severity,
-  description: e.description,
-  timestamp: e.timestamp.toISOString(),
-  occurred_at: e.occurredAt ? e.occurredAt.toISOString() : null,
-  external_id: e.externalId,
-  attributes: (e.attributes ?? null) as Record<string, unknown> | null
 })

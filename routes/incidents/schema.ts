@@ -4,9 +4,10 @@
 import { Type } from '@sinclair/typebox'
 import { ENTITY_TYPES, INCIDENT_STATUSES, type IncidentEntity } from '../../src/db/schema.js'
 import { IdParam, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
+import { alertOut } from '../../src/services/alerts.js'
 import { ENTITY_RULES, MAX_ENTITY_VALUE } from '../../src/services/entities.js'
 import type { IncidentView } from '../../src/services/incidents.js'
-import { AlertOut, alertOut } from '../alerts/schema.js'
+import { AlertOut } from '../alerts/schema.js'
 import { Severity } from '../events/schema.js'
 
 export const MAX_TITLE = 200

@@ -33,9 +33,6 @@ export type Role = (typeof ROLES)[number]
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number]
 export type EntityType = (typeof ENTITY_TYPES)[number]
 
-/** Severities that raise an alert automatically. */
-export const ALERTING_SEVERITIES: readonly Severity[] = ['High', 'Critical']
-
 export const severityEnum = pgEnum('severity', SEVERITIES)
 export const eventTypeEnum = pgEnum('event_type', EVENT_TYPES)
 export const alertStatusEnum = pgEnum('alert_status', ALERT_STATUSES)

@@ -3,14 +3,15 @@
 // multi-row VALUES built by a query builder); the attributes, already JSON text, travel as one
 // JSON array, which spares escaping each document into an array literal. A few rows (up to
 // SMALL_CHUNK) go as a multi-row VALUES instead, which costs the server less. ON CONFLICT
-// (source, external_id) DO NOTHING makes re-sent records duplicates; the alerts for the High and
-// Critical rows actually inserted are written by the same statement, from its RETURNING rows.
+// (source, external_id) DO NOTHING makes re-sent records duplicates; the alerts for the rows
+// actually inserted are written by the same statement, from its RETURNING rows, by the alert
+// step the alerts module provides (src/services/alerts.ts decides which rows raise one).
 // The same SQL runs on PostgreSQL through postgres.js and on PGlite through Drizzle.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
 import { driverError } from '../errors.js'
-import { ALERTING_SEVERITIES } from '../db/schema.js'
+import { INGEST_ALERT_STEP } from '../services/alerts.js'
 import type { EventRow } from './map.js'
 
 /** A stored row as the statement returns it: its time and attributes only when asked for (full). */
@@ -40,12 +41,12 @@ const CONFLICT_AND_RETURNING = `
       RETURNING id, source, external_id, severity, event_type,
                 CASE WHEN (SELECT whole_rows FROM want) THEN "timestamp" END AS "timestamp",
                 CASE WHEN (SELECT whole_rows FROM want) THEN attributes END AS attributes`
-const ALERTS_AND_REPLY = `
-    ), raised AS (
-      INSERT INTO alerts (event_id, severity, event_type, source)
-      SELECT id, severity, event_type, source FROM inserted
-      WHERE severity IN (${ALERTING_SEVERITIES.map((s) => `'${s}'`).join(', ')})
-    )
+// After the insert: the alert step from the alerts module (its text here, its parameters after
+// the rows'), then the reply. TAIL is the statement's text from the end of the insert on, as
+// template strings: TAIL[0] continues the insert's last string, the rest follow parameters.
+const TAIL = [`
+    ), ${INGEST_ALERT_STEP.strings[0]}`, ...INGEST_ALERT_STEP.strings.slice(1)]
+TAIL[TAIL.length - 1] += `
     SELECT id, source, external_id, "timestamp", attributes FROM inserted`
 
 /**
@@ -65,8 +66,9 @@ function valuesTemplate(n: number): TemplateStringsArray {
   const strings = [WANT, `${INSERT_HEAD}\n      VALUES (`]
   for (let i = 0; i < n; i++) {
     strings.push(...COLUMN_CASTS)
-    strings.push(`::text::jsonb)${i < n - 1 ? ', (' : `${CONFLICT_AND_RETURNING}${ALERTS_AND_REPLY}`}`)
+    strings.push(`::text::jsonb)${i < n - 1 ? ', (' : `${CONFLICT_AND_RETURNING}${TAIL[0]}`}`)
   }
+  strings.push(...TAIL.slice(1))
   templates.set(n, (t = template(strings)))
   return t
 }
@@ -76,14 +78,15 @@ function valuesTemplate(n: number): TemplateStringsArray {
  * for one row PostgreSQL spends about 40 % less CPU on it than on the unnest statement, whose
  * array expansion and join pay off only for bigger chunks.
  */
-function valuesStatement<T>(tag: Tag<T>, rows: EventRow[], full: boolean): T {
+function valuesStatement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: EventRow[], full: boolean): T {
   const values: unknown[] = [full]
   for (const r of rows) values.push(r.source, r.eventType, r.severity, r.description, r.occurredAt, r.externalId, r.attributes)
+  for (const v of INGEST_ALERT_STEP.params) values.push(param(v))
   return tag(valuesTemplate(rows.length), ...values)
 }
 
 /** The unnest statement, written once for both drivers: `param` wraps a JS array as ONE parameter. */
-function statement<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: EventRow[], full: boolean): T {
+function statement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: EventRow[], full: boolean): T {
   const n = rows.length
   const source = new Array<string>(n)
   const eventType = new Array<string>(n)
@@ -103,7 +106,18 @@ function statement<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: 
     attributes += (i === 0 ? '' : ',') + (r.attributes ?? 'null')
   }
   attributes += ']'
-  return tag(UNNEST_TEMPLATE, full, param(source), param(eventType), param(severity), param(description), param(occurredAt), param(externalId), attributes)
+  return tag(
+    UNNEST_TEMPLATE,
+    full,
+    param(source),
+    param(eventType),
+    param(severity),
+    param(description),
+    param(occurredAt),
+    param(externalId),
+    attributes,
+    ...INGEST_ALERT_STEP.params.map((v) => param(v))
+  )
 }
 
 const UNNEST_TEMPLATE = template([
@@ -121,7 +135,8 @@ const UNNEST_TEMPLATE = template([
            WITH ORDINALITY AS r(source, event_type, severity, description, occurred_at, external_id, n)
       JOIN jsonb_array_elements(`,
   `::jsonb) WITH ORDINALITY AS a(doc, n) USING (n)
-      ORDER BY n${CONFLICT_AND_RETURNING}${ALERTS_AND_REPLY}`
+      ORDER BY n${CONFLICT_AND_RETURNING}${TAIL[0]}`,
+  ...TAIL.slice(1)
 ])
 
 interface Returned {
@@ -132,8 +147,8 @@ interface Returned {
   attributes: unknown
 }
 
-function build<T>(tag: Tag<T>, param: (values: unknown[]) => unknown, rows: EventRow[], full: boolean): T {
-  return rows.length <= SMALL_CHUNK ? valuesStatement(tag, rows, full) : statement(tag, param, rows, full)
+function build<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: EventRow[], full: boolean): T {
+  return rows.length <= SMALL_CHUNK ? valuesStatement(tag, param, rows, full) : statement(tag, param, rows, full)
 }
 
 async function insertOnce(database: Database, rows: EventRow[], full: boolean): Promise<Returned[]> {

@@ -1,12 +1,30 @@
-// Creating and changing events through the REST API; alerts follow in the same transaction.
-import { eq } from 'drizzle-orm'
+// Events through the REST API: list, get, create, change, delete. Alerts follow in the same
+// transaction (or statement), always through src/services/alerts.ts.
+import { and, eq, gte, lte } from 'drizzle-orm'
 import { groupCommit } from '../db/group-commit.js'
 import type { Database, Db } from '../db/index.js'
+import { getById } from '../db/queries.js'
 import { events, type Event, type EventType, type Severity } from '../db/schema.js'
 import { badRequest, conflict, notFound } from '../errors.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
 import type { EventRow } from '../ingest/map.js'
-import { ensureAlert, syncAlertCopies } from './alerts.js'
+import { envelope, pageRequest, selectPage, type PageEnvelope, type PageLocation } from '../pagination.js'
+import { followEvent, raiseForEvent } from './alerts.js'
+
+/** The one mapper: what an event looks like to API clients (routes/events/schema.ts EventOut). */
+export const eventOut = (e: Event) => ({
+  id: e.id,
+  source: e.source,
+  event_type: e.eventType,
+  severity: e.severity,
+  description: e.description,
+  timestamp: e.timestamp.toISOString(),
+  occurred_at: e.occurredAt ? e.occurredAt.toISOString() : null,
+  external_id: e.externalId,
+  attributes: (e.attributes ?? null) as Record<string, unknown> | null
+})
+
+export type EventView = ReturnType<typeof eventOut>
 
 export interface EventInput {
   source: string
@@ -49,7 +67,11 @@ export function attributesJson(attributes: EventInput['attributes'], maxBytes: n
 
 const writers = new WeakMap<Database, (row: EventRow) => Promise<RowOutcome>>()
 
-export async function createEvent(database: Database, input: EventInput, maxAttributesBytes: number): Promise<Event> {
+/**
+ * Stores one event through the ingest statement, which also raises its alert when the policy
+ * calls for one; 409 for a (source, external_id) already stored.
+ */
+export async function createEvent(database: Database, input: EventInput, maxAttributesBytes: number): Promise<EventView> {
   let write = writers.get(database)
   if (!write) writers.set(database, (write = groupCommit((rows: EventRow[]) => insertRows(database, rows, true), GROUP)))
   const row: EventRow = {
@@ -64,7 +86,7 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
   const outcome = await write(row)
   if (outcome === null) throw conflict('An event with this source and external_id already exists.', 'external_id')
   if ('refused' in outcome) throw badRequest(outcome.refused)
-  return {
+  return eventOut({
     id: outcome.id,
     source: row.source,
     eventType: row.eventType,
@@ -74,10 +96,15 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
     occurredAt: row.occurredAt === null ? null : new Date(row.occurredAt),
     externalId: row.externalId,
     attributes: outcome.attributes
-  }
+  })
 }
 
-export async function updateEvent(db: Db, id: number, patch: Partial<EventInput>): Promise<Event> {
+/**
+ * Changes an event (PUT or PATCH); its alert's copies of the event's fields follow, and raising
+ * its severity to one the policy alerts on raises the alert it lacked. 404 without the event.
+ */
+export async function updateEvent(db: Db, id: number, patch: Partial<EventInput>, maxAttributesBytes: number): Promise<EventView> {
+  attributesJson(patch.attributes, maxAttributesBytes)
   return db.transaction(async (tx) => {
     const columns = toColumns(patch)
     const [event] =
@@ -85,8 +112,43 @@ export async function updateEvent(db: Db, id: number, patch: Partial<EventInput>
         ? await tx.update(events).set(columns).where(eq(events.id, id)).returning()
         : await tx.select().from(events).where(eq(events.id, id)).for('update')
     if (!event) throw notFound()
-    await syncAlertCopies(tx, event)
-    await ensureAlert(tx, event)
-    return event
+    await followEvent(tx, event)
+    await raiseForEvent(tx, event)
+    return eventOut(event)
   })
+}
+
+/** Deletes an event; its alert goes with it (ON DELETE CASCADE). 404 without the event. */
+export async function deleteEvent(db: Db, id: number): Promise<void> {
+  const deleted = await db.delete(events).where(eq(events.id, id)).returning({ id: events.id })
+  if (deleted.length === 0) throw notFound()
+}
+
+/** One event, or a 404. */
+export async function getEvent(db: Db, id: number): Promise<EventView> {
+  return eventOut(await getById(db, events, id))
+}
+
+export interface EventFilter {
+  page?: number
+  page_size?: number
+  severity?: Severity
+  event_type?: EventType
+  source?: string
+  timestamp_after?: string
+  timestamp_before?: string
+}
+
+/** One page of events, newest first (timestamp, then id); filters combine with AND. */
+export async function listEvents(db: Db, q: EventFilter, at: PageLocation): Promise<PageEnvelope<EventView>> {
+  const p = pageRequest(q)
+  const where = and(
+    q.severity ? eq(events.severity, q.severity) : undefined,
+    q.event_type ? eq(events.eventType, q.event_type) : undefined,
+    q.source ? eq(events.source, q.source) : undefined,
+    q.timestamp_after ? gte(events.timestamp, new Date(q.timestamp_after)) : undefined,
+    q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined
+  )
+  const { rows, total } = await selectPage(db, events, where, events.timestamp, p)
+  return envelope(at, p, total, rows.map(eventOut))
 }
