@@ -2,9 +2,7 @@
 // or its hash) and the request shapes of the admin API, reused by /api/auth.
 import { Type } from '@sinclair/typebox'
 import { ROLES } from '../../src/db/schema.js'
-import { PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
-
-export const RoleSchema = StringEnum(ROLES, { description: 'admin, analyst or viewer' })
+import { PageQuery, RoleSchema, StringEnum, Timestamp } from '../../src/schemas.js'
 
 /** As Django's: letters, digits and @ . + - _, 1 to 150 characters. */
 export const Username = Type.String({
