@@ -3,6 +3,7 @@
 // tokens there, and drops this instance's cached copy of the user here.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RequestIdentity } from '../../src/auth/principal.js'
 import { envelope, pageRequest } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
@@ -12,7 +13,7 @@ import { UserCreate, UserOut, userOut, UserPatch, UserQuery } from './schema.js'
 const tags = ['users']
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const context = (request: Parameters<typeof actorOf>[0]) => ({
+  const context = (request: RequestIdentity) => ({
     actor: actorOf(request),
     passwordMinLength: app.config.PASSWORD_MIN_LENGTH
   })
