@@ -28,6 +28,7 @@ import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
+import { ensureBootstrapAdmin } from './services/users.js'
 
 /** Header names whose values never reach a log line. */
 const REDACT = [
@@ -184,5 +185,19 @@ export async function buildApp({ config, logStream }: BuildOptions): Promise<Fas
     await ingest.register(elasticRoutes)
   })
   await app.ready()
+  // Here rather than in the server entry, so the tests start the app exactly as production does.
+  if (config.ADMIN_USERNAME && config.ADMIN_PASSWORD) {
+    try {
+      const created = await ensureBootstrapAdmin(
+        app.db,
+        { username: config.ADMIN_USERNAME, password: config.ADMIN_PASSWORD, email: config.ADMIN_EMAIL ?? null },
+        config.PASSWORD_MIN_LENGTH
+      )
+      if (created) app.log.info({ username: created.username }, 'bootstrap admin created')
+    } catch (err) {
+      await app.close()
+      throw err
+    }
+  }
   return app
 }

@@ -1,6 +1,7 @@
 // TypeBox building blocks shared by route schemas. Schemas are composed in TypeScript rather than
 // shared by $id, so every route's OpenAPI entry is self-contained and types infer without casts.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { ALERT_STATUSES, EVENT_TYPES, INCIDENT_STATUSES, ROLES, SEVERITIES } from './db/schema.js'
 
 /**
  * A string enum as a plain JSON-schema `enum`: one clear validation error ("must be one of ...")
@@ -8,6 +9,24 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
  */
 export const StringEnum = <T extends readonly string[]>(values: T, opts: Record<string, unknown> = {}) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts })
+
+// The domain's enums and limits, in one place for every route schema and the ingest mapping. The
+// value lists themselves live with the tables (src/db/schema.ts), which need them for their enums.
+
+/** Longest description of an event or an incident; the ingest mapping shortens longer ones to fit. */
+export const MAX_DESCRIPTION = 10_000
+/** Longest event source (the column's length). */
+export const MAX_SOURCE = 255
+
+export const Severity = StringEnum(SEVERITIES, { description: 'Low, Medium, High or Critical' })
+export const EventTypeSchema = StringEnum(EVENT_TYPES, { description: 'intrusion, malware or anomaly' })
+export const AlertStatus = StringEnum(ALERT_STATUSES, { description: 'Open, Acknowledged or Resolved' })
+export const IncidentStatus = StringEnum(INCIDENT_STATUSES, {
+  description: 'Open, Investigating, Contained, Resolved or Closed'
+})
+export const RoleSchema = StringEnum(ROLES, { description: 'admin, analyst or viewer' })
+export const Source = Type.String({ minLength: 1, maxLength: MAX_SOURCE, pattern: '\\S', description: 'Where the event came from' })
+export const Description = Type.String({ maxLength: MAX_DESCRIPTION })
 
 /** Positive database id in a path: non-numeric, zero, negative or huge ids are a 400. */
 export const IdParam = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Numeric id' })

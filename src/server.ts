@@ -1,9 +1,8 @@
-// The server entry: loads configuration, builds the app, ensures the bootstrap admin, listens,
+// The server entry: loads configuration, builds the app (which ensures the bootstrap admin), listens,
 // and shuts down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests within
 // a bound, close the pool, exit 0).
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
-import { ensureBootstrapAdmin } from './services/users.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
 
@@ -19,14 +18,6 @@ async function main() {
     throw err
   }
   const app = await buildApp({ config })
-  if (config.ADMIN_USERNAME && config.ADMIN_PASSWORD) {
-    const created = await ensureBootstrapAdmin(app.db, {
-      username: config.ADMIN_USERNAME,
-      password: config.ADMIN_PASSWORD,
-      email: config.ADMIN_EMAIL ?? null
-    })
-    if (created) app.log.info({ username: config.ADMIN_USERNAME }, 'bootstrap admin created')
-  }
   let closing = false
   const shutdown = (signal: string) => {
     if (closing) return

@@ -1,13 +1,16 @@
 // `npm run user:create` (Django's createsuperuser): creates a user with the given role on the
-// configured database, applies the password policy and refuses duplicates; the user can then log in.
+// configured database, applies the password policy and refuses duplicates, audits what it creates;
+// the user can then log in.
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { auditLog, users } from '../src/db/schema.js'
 import { freshDatabaseUrl, inject, TEST_JWT_SECRET } from './helper.js'
 
 const run = promisify(execFile)
@@ -45,4 +48,13 @@ t.test('user:create', async (t) => {
   t.equal(login.status, 200, 'the new admin can log in')
   const events = await inject(app, { method: 'GET', url: '/api/events/', headers: { authorization: `Bearer ${login.body.access}` } })
   t.equal(events.status, 200, 'with the admin role')
+
+  const made = await app.db.select({ id: users.id, username: users.username }).from(users)
+  t.same(made.map((u) => u.username), ['alice'], 'the refused commands created no one')
+  const trail = await app.db.select().from(auditLog).where(eq(auditLog.action, 'user.created'))
+  t.equal(trail.length, 1, 'the creation is audited, once')
+  t.equal(trail[0].actor, 'system:cli')
+  t.equal(trail[0].targetId, String(made[0].id))
+  t.same(trail[0].after, { username: 'alice', email: 'alice@example.org', role: 'admin', is_active: true })
+  t.notMatch(JSON.stringify(trail[0]), /argon2|a-long-enough-password/, 'without the password or its hash')
 })

@@ -83,7 +83,11 @@ export async function makeUser(app: FastifyInstance, role: Role, opts: { usernam
   counter += 1
   const username = opts.username ?? `${role}${counter}`
   const password = `pw-${randomBytes(8).toString('hex')}-long`
-  const user = await createUser(app.db, { username, email: opts.email ?? `${username}@example.test`, password, role })
+  const user = await createUser(
+    app.db,
+    { actor: { label: 'test-fixture' }, passwordMinLength: app.config.PASSWORD_MIN_LENGTH },
+    { username, email: opts.email ?? `${username}@example.test`, password, role }
+  )
   const pair = await app.tokens.issue(user)
   return { user, password, token: pair.access, refresh: pair.refresh, auth: { authorization: `Bearer ${pair.access}` } }
 }

@@ -278,3 +278,28 @@ t.test('the audit trail, without secrets', async (t) => {
   t.same(trail[1].after, { role: 'viewer', email: 'g@example.com', password_changed: true })
   t.same(trail[2].before, { username: 'gina', email: 'g@example.com', role: 'viewer', is_active: true })
 })
+
+t.test('the bootstrap admin: the password policy applies, and its creation is audited', async (t) => {
+  await t.rejects(
+    build(t, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'short' }),
+    /ADMIN_PASSWORD: Password must be at least 12 characters long/,
+    'a short ADMIN_PASSWORD stops the start'
+  )
+  await t.rejects(
+    build(t, { ADMIN_USERNAME: 'root-admin-name', ADMIN_PASSWORD: 'ROOT-admin-name' }),
+    /ADMIN_PASSWORD: Password must not be the same as the username/,
+    'so does the username as password'
+  )
+
+  const app = await build(t, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: PASSWORD, ADMIN_EMAIL: 'root@example.com' })
+  const [root] = await app.db.select().from(users).where(eq(users.username, 'root'))
+  t.equal(root.role, 'admin')
+  t.equal(root.email, 'root@example.com')
+  const login = await app.inject({ method: 'POST', url: '/api/token/', payload: { username: 'root', password: PASSWORD } })
+  t.equal(login.statusCode, 200, 'the bootstrap admin can log in')
+  const trail = await app.db.select().from(auditLog).where(and(eq(auditLog.action, 'user.created'), eq(auditLog.targetId, String(root.id))))
+  t.equal(trail.length, 1)
+  t.equal(trail[0].actor, 'system:bootstrap')
+  t.equal(trail[0].actorId, null)
+  t.same(trail[0].after, { username: 'root', email: 'root@example.com', role: 'admin', is_active: true })
+})

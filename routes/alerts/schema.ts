@@ -1,9 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { ALERT_STATUSES } from '../../src/db/schema.js'
-import { IsoDate, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
-import { EventTypeSchema, Severity } from '../events/schema.js'
-
-export const AlertStatus = StringEnum(ALERT_STATUSES, { description: 'Open, Acknowledged or Resolved' })
+import { AlertStatus, EventTypeSchema, IsoDate, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
 
 export const AlertOut = Type.Object(
   {

@@ -4,13 +4,13 @@
 import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { hashPassword, passwordProblem } from '../../src/auth/passwords.js'
-import { badRequest, HttpError } from '../../src/errors.js'
+import { HttpError } from '../../src/errors.js'
 import { errors } from '../../src/schemas.js'
 import { recordAudit } from '../../src/services/audit.js'
 import { actorOf } from '../../src/services/actor.js'
 import { checkLogin, LOGIN_FAILED } from '../../src/services/login.js'
-import { insertUser, publicUser } from '../../src/services/users.js'
+import { registerUser } from '../../src/services/users.js'
+import { userOut } from '../users/schema.js'
 import { LogoutBody, RegisterBody, TokenRequest, TokenResponse, UserOut } from './schema.js'
 
 const tags = ['auth']
@@ -34,22 +34,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!app.config.REGISTRATION_ENABLED) throw new HttpError(403, REGISTRATION_DISABLED)
     },
     handler: async (request, reply) => {
-      const { username, email, password } = request.body
-      const problem = passwordProblem({ password, username, email, minLength: app.config.PASSWORD_MIN_LENGTH })
-      if (problem) throw badRequest(problem, 'password')
-      const passwordHash = await hashPassword(password)
-      const user = await app.db.transaction(async (tx) => {
-        // Role and activity are fixed here, never read from the request.
-        const created = await insertUser(tx, { username, email, passwordHash, role: 'viewer', isActive: true })
-        await recordAudit(tx, { id: created.id, label: created.username, ip: request.ip }, {
-          action: 'user.registered',
-          targetType: 'user',
-          targetId: created.id,
-          after: { username: created.username, email: created.email, role: created.role, is_active: created.isActive }
-        })
-        return created
-      })
-      return reply.code(201).send(publicUser(user))
+      // Role and activity are fixed by the service, never read from the request.
+      const user = await registerUser(app.db, { ip: request.ip, passwordMinLength: app.config.PASSWORD_MIN_LENGTH }, request.body)
+      return reply.code(201).send(userOut(user))
     }
   })
 
@@ -93,7 +80,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const p = request.principal
       // 'self' is a user permission; an ingest key never reaches this handler.
       if (p?.kind !== 'user') throw new HttpError(403, 'Only users have an account.')
-      return publicUser(p)
+      return userOut(p)
     }
   })
 

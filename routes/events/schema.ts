@@ -1,14 +1,8 @@
 // Event schemas: the request shapes validated on the way in and the response shape that is the
 // allow-list of what leaves the server.
 import { Type, type Static } from '@sinclair/typebox'
-import { EVENT_TYPES, SEVERITIES } from '../../src/db/schema.js'
-import { IsoDate, NullableTimestamp, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
+import { Description, EventTypeSchema, IsoDate, NullableTimestamp, PageQuery, Severity, Source, Timestamp } from '../../src/schemas.js'
 
-export const Severity = StringEnum(SEVERITIES, { description: 'Low, Medium, High or Critical' })
-export const EventTypeSchema = StringEnum(EVENT_TYPES, { description: 'intrusion, malware or anomaly' })
-export const MAX_DESCRIPTION = 10_000
-
-export const Source = Type.String({ minLength: 1, maxLength: 255, pattern: '\\S', description: 'Where the event came from' })
 export const Attributes = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
   description: 'Free-form details from the source, kept for forensics'
 })
@@ -18,7 +12,7 @@ export const EventBody = Type.Object(
     source: Source,
     event_type: EventTypeSchema,
     severity: Severity,
-    description: Type.Optional(Type.String({ maxLength: MAX_DESCRIPTION })),
+    description: Type.Optional(Description),
     occurred_at: Type.Optional(Type.Union([IsoDate, Type.Null()], { description: "The source's own time" })),
     external_id: Type.Optional(
       Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], { description: "The sender's id" })

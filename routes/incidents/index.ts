@@ -3,10 +3,8 @@
 // checks and their audit records live in src/services/incidents.ts.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { and, eq, ilike } from 'drizzle-orm'
-import { incidents } from '../../src/db/schema.js'
 import { HttpError } from '../../src/errors.js'
-import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
+import { envelope, pageRequest } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import {
@@ -14,8 +12,8 @@ import {
   createIncident,
   deleteIncident,
   getIncident,
-  hydrate,
   linkAlerts,
+  listIncidents,
   removeEntity,
   unlinkAlert,
   updateIncident
@@ -37,9 +35,6 @@ import {
 const tags = ['incidents']
 const deleted = { 204: Type.Null({ description: 'Done' }) }
 
-/** A LIKE pattern matching `text` anywhere, with its own % _ and \ taken literally. */
-const containing = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`
-
 const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', {
     config: { permission: 'incidents:read' },
@@ -60,16 +55,8 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         throw new HttpError(400, `Invalid query parameter 'search': ${msg}`, { search: [msg] })
       }
       const p = pageRequest(q)
-      const where = and(
-        q.status ? eq(incidents.status, q.status) : undefined,
-        q.severity ? eq(incidents.severity, q.severity) : undefined,
-        q.assignee ? eq(incidents.assigneeId, q.assignee) : undefined,
-        q.search ? ilike(incidents.title, containing(q.search)) : undefined
-      )
-      const { rows, total } = await selectPage(app.db, incidents, where, incidents.createdAt, p)
-      // Alerts, entities and assignee names for the whole page: one query each, not one per incident.
-      const views = await hydrate(app.db, rows)
-      return envelope(request, p, total, views.map(incidentOut))
+      const { rows, total } = await listIncidents(app.db, q, p)
+      return envelope(request, p, total, rows.map(incidentOut))
     }
   })
 

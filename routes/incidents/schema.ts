@@ -2,23 +2,18 @@
 // allow-list of what leaves the server. Entity values are checked per type by
 // src/services/entities.ts after the schema has checked their shape.
 import { Type } from '@sinclair/typebox'
-import { ENTITY_TYPES, INCIDENT_STATUSES, type IncidentEntity } from '../../src/db/schema.js'
-import { IdParam, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
+import { ENTITY_TYPES, type IncidentEntity } from '../../src/db/schema.js'
+import { Description, IdParam, IncidentStatus, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
 import { alertOut } from '../../src/services/alerts.js'
 import { ENTITY_RULES, MAX_ENTITY_VALUE } from '../../src/services/entities.js'
 import type { IncidentView } from '../../src/services/incidents.js'
 import { AlertOut } from '../alerts/schema.js'
-import { Severity } from '../events/schema.js'
 
 export const MAX_TITLE = 200
-export const MAX_DESCRIPTION = 10_000
 /** Bounds on what one request may link or add, so one body cannot hold the database for long. */
 export const MAX_ALERT_IDS = 500
 export const MAX_ENTITIES = 500
 
-export const IncidentStatus = StringEnum(INCIDENT_STATUSES, {
-  description: 'Open, Investigating, Contained, Resolved or Closed'
-})
 export const EntityTypeSchema = StringEnum(ENTITY_TYPES, {
   description: Object.entries(ENTITY_RULES)
     .map(([type, rule]) => `${type}: ${rule}`)
@@ -26,7 +21,6 @@ export const EntityTypeSchema = StringEnum(ENTITY_TYPES, {
 })
 
 const Title = Type.String({ minLength: 1, maxLength: MAX_TITLE, description: 'One line; trimmed' })
-const Description = Type.String({ maxLength: MAX_DESCRIPTION })
 const Assignee = Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()], {
   description: 'Id of an active user, or null for nobody'
 })

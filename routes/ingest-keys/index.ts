@@ -1,13 +1,10 @@
 // /api/ingest-keys: admins create, list and revoke the machine credentials of log shippers.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { isNotNull, isNull } from 'drizzle-orm'
-import { ingestKeys } from '../../src/db/schema.js'
-import { envelope, pageRequest, selectPage } from '../../src/pagination.js'
-import { getById } from '../../src/db/queries.js'
+import { envelope, pageRequest } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
-import { createIngestKey, revokeIngestKey } from '../../src/services/ingest-keys.js'
+import { createIngestKey, getIngestKey, listIngestKeys, revokeIngestKey } from '../../src/services/ingest-keys.js'
 import { IngestKeyCreate, IngestKeyCreated, IngestKeyOut, ingestKeyOut, IngestKeyQuery } from './schema.js'
 
 const tags = ['ingest']
@@ -43,9 +40,7 @@ const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (request) => {
       const p = pageRequest(request.query)
-      const revoked = request.query.revoked
-      const where = revoked === undefined ? undefined : revoked ? isNotNull(ingestKeys.revokedAt) : isNull(ingestKeys.revokedAt)
-      const { rows, total } = await selectPage(app.db, ingestKeys, where, ingestKeys.createdAt, p)
+      const { rows, total } = await listIngestKeys(app.db, request.query, p)
       return envelope(request, p, total, rows.map(ingestKeyOut))
     }
   })
@@ -60,7 +55,7 @@ const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: IngestKeyOut, ...errors(400, 401, 403, 404) }
     },
     handler: async (request) => {
-      return ingestKeyOut(await getById(app.db, ingestKeys, request.params.id))
+      return ingestKeyOut(await getIngestKey(app.db, request.params.id))
     }
   })
 

@@ -1,8 +1,7 @@
 // Ingest key schemas. The secret appears in one response only: the 201 of its creation.
 import { Type } from '@sinclair/typebox'
 import type { IngestKey } from '../../src/db/schema.js'
-import { NullableTimestamp, PageQuery, Timestamp } from '../../src/schemas.js'
-import { EventTypeSchema, Severity, Source } from '../events/schema.js'
+import { EventTypeSchema, NullableTimestamp, PageQuery, Severity, Source, Timestamp } from '../../src/schemas.js'
 
 export const KeyDefaults = Type.Object(
   {

@@ -1,10 +1,9 @@
 // User schemas: the public user shape (the allow-list of what leaves the server: never a password
 // or its hash) and the request shapes of the admin API, reused by /api/auth.
 import { Type } from '@sinclair/typebox'
-import { ROLES } from '../../src/db/schema.js'
-import { PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
-
-export const RoleSchema = StringEnum(ROLES, { description: 'admin, analyst or viewer' })
+import { ROLES, type User } from '../../src/db/schema.js'
+import { PageQuery, RoleSchema, StringEnum, Timestamp } from '../../src/schemas.js'
+import { MAX_PASSWORD } from '../../src/services/users.js'
 
 /** As Django's: letters, digits and @ . + - _, 1 to 150 characters. */
 export const Username = Type.String({
@@ -16,7 +15,7 @@ export const Username = Type.String({
 export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Unique regardless of case' })
 /** Length and content are checked by the password policy, which names the field in its 400. */
 export const Password = Type.String({
-  maxLength: 1024,
+  maxLength: MAX_PASSWORD,
   description: 'At least PASSWORD_MIN_LENGTH (default 12) characters, not the username or email'
 })
 
@@ -76,4 +75,14 @@ export const UserQuery = Type.Object({
   search: Type.Optional(
     Type.String({ minLength: 1, maxLength: 254, description: 'Case-insensitive substring of the username or email' })
   )
+})
+
+/** The fields a user is shown with: never the password hash or the token version. */
+export const userOut = (u: Pick<User, 'id' | 'username' | 'email' | 'role' | 'isActive' | 'createdAt'>) => ({
+  id: u.id,
+  username: u.username,
+  email: u.email,
+  role: u.role,
+  is_active: u.isActive,
+  created_at: u.createdAt.toISOString()
 })

@@ -21,20 +21,3 @@ export async function verifyPassword(hash: string | undefined | null, password: 
     return false
   }
 }
-
-export interface PasswordPolicyInput {
-  password: string
-  username?: string | null
-  email?: string | null
-  minLength: number
-}
-
-/** Returns what is wrong with a new password, or undefined when it is acceptable. */
-export function passwordProblem({ password, username, email, minLength }: PasswordPolicyInput): string | undefined {
-  if ([...password].length < minLength) return `Password must be at least ${minLength} characters long.`
-  if (password.length > 1024) return 'Password must be at most 1024 characters long.'
-  const lower = password.toLowerCase()
-  if (username && lower === username.toLowerCase()) return 'Password must not be the same as the username.'
-  if (email && lower === email.toLowerCase()) return 'Password must not be the same as the email.'
-  return undefined
-}

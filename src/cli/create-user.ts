@@ -1,14 +1,14 @@
 // `npm run user:create -- --username alice --role admin [--email alice@example.org]`
 // The equivalent of Django's createsuperuser. The password comes from VIGIL_PASSWORD or, when
-// that is unset, from a prompt that does not echo. On the embedded database, stop the server
+// that is unset, from a prompt that does not echo. The user service applies the password policy
+// and audits the creation, as for a user created through the API. On the embedded database, stop the server
 // first: PGlite allows one process at a time.
 import { parseArgs } from 'node:util'
-import { passwordProblem } from '../auth/passwords.js'
 import { loadConfig } from '../config.js'
 import { openDatabase } from '../db/index.js'
 import { ROLES, type Role } from '../db/schema.js'
 import { HttpError } from '../errors.js'
-import { createUser } from '../services/users.js'
+import { CLI_ACTOR, createUser } from '../services/users.js'
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`)
@@ -55,13 +55,15 @@ if (!password) {
   const again = await promptHidden('Password (again): ')
   if (password !== again) fail('Passwords do not match.')
 }
-const problem = passwordProblem({ password, username: values.username, email: values.email, minLength: config.PASSWORD_MIN_LENGTH })
-if (problem) fail(problem)
 
 const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, timeoutMs: config.DB_TIMEOUT_MS })
 try {
   await database.migrate()
-  const user = await createUser(database.db, { username: values.username, email: values.email ?? null, password, role: values.role as Role })
+  const user = await createUser(
+    database.db,
+    { actor: { label: CLI_ACTOR }, passwordMinLength: config.PASSWORD_MIN_LENGTH },
+    { username: values.username, email: values.email ?? null, password, role: values.role as Role }
+  )
   process.stdout.write(`created ${user.role} '${user.username}' (id ${user.id})\n`)
 } catch (err) {
   if (err instanceof HttpError) fail(err.detail)

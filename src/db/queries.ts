@@ -13,3 +13,6 @@ export async function getById<T extends PgTable & { id: PgColumn }>(db: Db, tabl
   if (!row) throw notFound()
   return row as T['$inferSelect']
 }
+
+/** A LIKE pattern matching `text` anywhere, with its own % _ and \ taken literally. */
+export const containing = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`

@@ -5,6 +5,7 @@
 // field is rejected on its own. Dotted keys match both the flat ("log.level") and the nested
 // ({"log": {"level": ...}}) forms.
 import { EVENT_TYPES, SEVERITIES, type EventType, type Severity } from '../db/schema.js'
+import { MAX_DESCRIPTION } from '../schemas.js'
 
 export interface KeyDefaults {
   source?: string
@@ -46,8 +47,8 @@ export interface RecordSource {
 
 type Rec = Record<string, unknown>
 
-/** Same bound as the REST API; longer log messages are cut, the original stays in attributes. */
-export const MAX_DESCRIPTION = 10_000
+/** Same bound as the REST API (src/schemas.ts); longer log messages are cut, the original stays in attributes. */
+export { MAX_DESCRIPTION }
 const MAX_COLUMN = 255
 
 interface Candidate {

@@ -1,8 +1,8 @@
-import type { FastifyRequest } from 'fastify'
+import type { RequestIdentity } from '../auth/principal.js'
 import type { Actor } from './audit.js'
 
 /** Who is making a request, for the audit trail. */
-export function actorOf(request: FastifyRequest): Actor {
+export function actorOf(request: RequestIdentity): Actor {
   const p = request.principal
   if (!p) return { ip: request.ip }
   return p.kind === 'user'

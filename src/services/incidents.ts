@@ -1,8 +1,9 @@
 // Incidents (case management): an incident groups alerts (many to many) and entities
 // (observables). Every change is one transaction with its audit record; creation checks every
 // alert id, the assignee and every entity before writing, so one bad item creates nothing.
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, ilike, inArray, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
+import { containing } from '../db/queries.js'
 import {
   alerts,
   incidentAlerts,
@@ -17,6 +18,7 @@ import {
   type Severity
 } from '../db/schema.js'
 import { conflict, HttpError, isUniqueViolation, notFound } from '../errors.js'
+import { selectPage, type PageRequest } from '../pagination.js'
 import { recordAudit, type Actor } from './audit.js'
 import { validateEntity } from './entities.js'
 
@@ -133,6 +135,27 @@ export async function hydrate(db: Db | Tx, rows: Incident[]): Promise<IncidentVi
   for (const l of linked) views.get(l.incidentId)!.alerts.push(l.alert)
   for (const e of entities) views.get(e.incidentId)!.entities.push(e)
   return rows.map((r) => views.get(r.id)!)
+}
+
+export interface IncidentFilter {
+  status?: IncidentStatus
+  severity?: Severity
+  assignee?: number
+  /** Case-insensitive substring of the title. */
+  search?: string
+}
+
+/** One page of incidents, newest first, each with its alerts, entities and assignee name. */
+export async function listIncidents(db: Db, f: IncidentFilter, p: PageRequest): Promise<{ rows: IncidentView[]; total: number }> {
+  const where = and(
+    f.status ? eq(incidents.status, f.status) : undefined,
+    f.severity ? eq(incidents.severity, f.severity) : undefined,
+    f.assignee ? eq(incidents.assigneeId, f.assignee) : undefined,
+    f.search ? ilike(incidents.title, containing(f.search)) : undefined
+  )
+  const { rows, total } = await selectPage(db, incidents, where, incidents.createdAt, p)
+  // Alerts, entities and assignee names for the whole page: one query each, not one per incident.
+  return { rows: await hydrate(db, rows), total }
 }
 
 export async function getIncident(db: Db | Tx, id: number): Promise<IncidentView> {

@@ -1,10 +1,12 @@
 // Ingest keys: created and revoked by admins, audited, and marked as used by ingestion. The secret
 // is returned once, at creation; only its SHA-256 is stored, and neither reaches the audit trail.
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import { generateIngestKey } from '../auth/ingest-keys.js'
 import type { Db } from '../db/index.js'
 import { ingestKeys, type EventType, type IngestKey, type Severity } from '../db/schema.js'
+import { getById } from '../db/queries.js'
 import { notFound } from '../errors.js'
+import { selectPage, type PageRequest } from '../pagination.js'
 import { recordAudit, type Actor } from './audit.js'
 
 export interface IngestKeyDefaults {
@@ -33,6 +35,14 @@ export async function createIngestKey(
     return { row, key }
   })
 }
+
+/** One page of keys, newest first; `revoked` picks revoked (true) or active (false) keys only. */
+export async function listIngestKeys(db: Db, f: { revoked?: boolean }, p: PageRequest): Promise<{ rows: IngestKey[]; total: number }> {
+  const where = f.revoked === undefined ? undefined : f.revoked ? isNotNull(ingestKeys.revokedAt) : isNull(ingestKeys.revokedAt)
+  return selectPage(db, ingestKeys, where, ingestKeys.createdAt, p)
+}
+
+export const getIngestKey = (db: Db, id: number): Promise<IngestKey> => getById(db, ingestKeys, id)
 
 /** Revokes a key at once (its next request is refused); revoking it again changes nothing. */
 export async function revokeIngestKey(db: Db, actor: Actor, id: number): Promise<IngestKey> {
