@@ -289,30 +289,3 @@ t.test('health probes report a database that does not answer', async (t) => {
   t.ok(cat.headers['retry-after'])
   t.match(cat.body, { error: { reason: 'The database is unavailable; retry later.' }, status: 503 })
 })
-
-t.test('_bulk with the database down: 200, every item 429, as Elasticsearch with a full write queue', async (t) => {
-  const app = await build(t)
-  const admin = await makeUser(app, 'admin')
-  const { key } = await makeIngestKey(app, admin, { event_type: 'intrusion', severity: 'Low' })
-  const headers = { 'x-api-key': key }
-  const body = '{"create":{"_index":"logs","_id":"down-1"}}\n{"host":"h","message":"a"}\n{"index":{}}\n{"host":"h","message":"b"}\n'
-  const before = await inject(app, { method: 'POST', url: '/_bulk', headers, payload: body })
-  t.match(before.body, { errors: false }, 'the key works while the database answers')
-  await app.database.close()
-  const down = await inject(app, { method: 'POST', url: '/_bulk', headers, payload: body })
-  t.equal(down.status, 200)
-  t.equal(down.headers['x-elastic-product'], 'Elasticsearch')
-  t.match(down.body, {
-    errors: true,
-    items: [
-      { create: { _index: 'logs', _id: 'down-1', status: 429, error: { type: 'es_rejected_execution_exception', reason: 'The database is unavailable; retry later.' } } },
-      { index: { _index: 'events', _id: null, status: 429, error: { type: 'es_rejected_execution_exception' } } }
-    ]
-  })
-  const native = await inject(app, { method: 'POST', url: '/api/events/bulk', headers, payload: '{"message":"c"}' })
-  t.same([native.status, native.body.detail], [503, 'The database is unavailable; retry later.'])
-  t.ok(native.headers['retry-after'], 'native bulk: 503 with Retry-After, which syslog-ng, Fluent Bit, Vector and Logstash retry')
-  const hec = await inject(app, { method: 'POST', url: '/services/collector/event', headers: { authorization: `Splunk ${key}` }, payload: '{"event":"x"}' })
-  t.match(hec, { status: 503, body: { text: 'Server is busy', code: 9 } })
-  t.ok(hec.headers['retry-after'])
-})
