@@ -22,7 +22,8 @@ import { like } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { events } from '../src/db/schema.js'
-import { build, eventually, inject, makeUser } from './helper.js'
+import { build, eventually, inject, makeUser, type Overrides } from './helper.js'
+import { startPrivateCluster } from './support/pg-cluster.js'
 import { makeIngestKey } from './ingest-helper.js'
 
 const require = createRequire(import.meta.url)
@@ -95,7 +96,7 @@ interface Vigil {
 }
 
 /** A listening Vigil with one ingest slot, and an ingest key whose defaults the shippers rely on. */
-async function listening(t: Test): Promise<Vigil> {
+async function listening(t: Test, overrides: Overrides = {}): Promise<Vigil> {
   const requests: string[] = []
   const logStream = {
     write(line: string) {
@@ -108,7 +109,7 @@ async function listening(t: Test): Promise<Vigil> {
     }
   }
   // The event-loop check is off: on a loaded machine a lag spike would turn away the holder itself.
-  const app = await build(t, { INGEST_MAX_CONCURRENCY: 1, INGEST_QUEUE_TIMEOUT_MS: 0, INGEST_MAX_EVENT_LOOP_DELAY_MS: 0, LOG_LEVEL: 'info' }, logStream)
+  const app = await build(t, { INGEST_MAX_CONCURRENCY: 1, INGEST_QUEUE_TIMEOUT_MS: 0, INGEST_MAX_EVENT_LOOP_DELAY_MS: 0, LOG_LEVEL: 'info', ...overrides }, logStream)
   const admin = await makeUser(app, 'admin')
   // docs/shippers.md: the rsyslog and syslog-ng documents carry no event_type; the key supplies it.
   const { key } = await makeIngestKey(app, admin, { event_type: 'intrusion' })
@@ -161,6 +162,21 @@ async function exactlyOnce(t: Test, app: FastifyInstance, prefix: string, expect
   t.equal(new Set(rows.map((r) => r.externalId)).size, rows.length, 'each with its own id')
 }
 
+/** The docs' rsyslog configuration, pointed at `vigil`, reading `dir`/in.log. */
+function writeRsyslogConf(dir: string, vigil: Vigil) {
+  const conf =
+    substitute(fixture('rsyslog-vigil.conf'), [
+      ['workDirectory="/var/spool/rsyslog"', `workDirectory="${dir}"`],
+      ['server="vigil.example.org" serverport="443" usehttps="on"', `server="127.0.0.1" serverport="${vigil.port}" usehttps="off"`],
+      ['pwd="vgl_..."', `pwd="${vigil.key}"`],
+      ['/var/log/rsyslog-vigil-refused.log', join(dir, 'refused.log')],
+      ['/var/log/rsyslog-vigil-errors.json', join(dir, 'errors.json')]
+    ]) +
+    // The test's input: a file, read from its start, into the docs' ruleset.
+    `\nmodule(load="imfile")\ninput(type="imfile" file="${join(dir, 'in.log')}" tag="vigiltest:" ruleset="vigil" freshStartTail="off")\n`
+  writeFileSync(join(dir, 'rsyslog.conf'), conf)
+}
+
 const lines = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix} ${String(i).padStart(4, '0')} DROP SRC=10.0.0.${i % 250}`)
 
 t.test('@elastic/elasticsearch 9.4.3 bulk helper: busy _bulk items (429) are retried until stored', async (t) => {
@@ -194,17 +210,7 @@ if (onPostgres) {
     const dir = tempDir(t)
     const input = lines('rsyslog-line', 300)
     writeFileSync(join(dir, 'in.log'), input.join('\n') + '\n')
-    const conf =
-      substitute(fixture('rsyslog-vigil.conf'), [
-        ['workDirectory="/var/spool/rsyslog"', `workDirectory="${dir}"`],
-        ['server="vigil.example.org" serverport="443" usehttps="on"', `server="127.0.0.1" serverport="${vigil.port}" usehttps="off"`],
-        ['pwd="vgl_..."', `pwd="${vigil.key}"`],
-        ['/var/log/rsyslog-vigil-refused.log', join(dir, 'refused.log')],
-        ['/var/log/rsyslog-vigil-errors.json', join(dir, 'errors.json')]
-      ]) +
-      // The test's input: a file, read from its start, into the docs' ruleset.
-      `\nmodule(load="imfile")\ninput(type="imfile" file="${join(dir, 'in.log')}" tag="vigiltest:" ruleset="vigil" freshStartTail="off")\n`
-    writeFileSync(join(dir, 'rsyslog.conf'), conf)
+    writeRsyslogConf(dir, vigil)
     const held = await holdSlot(t, vigil)
     const from = vigil.requests.length
     const rsyslog = run(t, bin, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid'), '-M', modules])
@@ -214,6 +220,24 @@ if (onPostgres) {
     await exactlyOnce(t, vigil.app, 'rsyslog-line', input)
     const rows = await vigil.app.db.select({ source: events.source, severity: events.severity, eventType: events.eventType }).from(events).where(like(events.description, 'rsyslog-line%')).limit(1)
     t.same(rows, [{ source: hostname(), severity: 'Low', eventType: 'intrusion' }], "source from the host, severity from syslog's, event_type from the key")
+    t.notOk(existsSync(join(dir, 'refused.log')), 'no record refused for good')
+  })
+
+  t.test('rsyslog 8.2302, the docs configuration: the database down and back, nothing lost', async (t) => {
+    const { bin, modules } = findRsyslog()
+    const cluster = await startPrivateCluster()
+    t.teardown(() => cluster.destroy())
+    const vigil = await listening(t, { DATABASE_URL: cluster.url, DB_TIMEOUT_MS: 1000, DB_POOL_MAX: 4 })
+    const dir = tempDir(t)
+    const input = lines('rsyslog-down', 300)
+    writeFileSync(join(dir, 'in.log'), input.join('\n') + '\n')
+    writeRsyslogConf(dir, vigil)
+    await cluster.stop('fast')
+    const from = vigil.requests.length
+    const rsyslog = run(t, bin, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid'), '-M', modules])
+    t.ok(await requestsTo(vigil, '/_bulk', from, 2), 'rsyslog sent and re-sent while the database was down') || t.comment(rsyslog.output())
+    await cluster.start()
+    await exactlyOnce(t, vigil.app, 'rsyslog-down', input)
     t.notOk(existsSync(join(dir, 'refused.log')), 'no record refused for good')
   })
 
