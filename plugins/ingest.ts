@@ -36,7 +36,7 @@ export class IngestRefused extends HttpError {
   }
 }
 
-export const busy = (why: string) =>
+const busy = (why: string) =>
   new IngestRefused(503, `Vigil is ${why}; retry later.`, 'busy', { 'retry-after': String(RETRY_AFTER_S) })
 
 /** True for a refusal for load: Vigil busy. */

@@ -154,6 +154,9 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   async function rejectedBeforeHandler(request: FastifyRequest, reason: string) {
+    // Credentials could not be checked (the database is down): only a request that carries some
+    // gets its body read, so an anonymous client cannot make Vigil decode bodies meanwhile.
+    if (!request.headers.authorization && !request.headers['x-api-key']) return undefined
     const body = await readBody(request)
     if (!body) return undefined
     request.body = body
