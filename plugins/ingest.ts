@@ -2,8 +2,11 @@
 // Splunk HEC and Elasticsearch routes, so none of this reaches the JSON API. It
 // - accepts any content type as raw bytes, up to INGEST_MAX_BODY_BYTES (413 beyond);
 // - applies back-pressure: @fastify/under-pressure (event-loop lag) and a gate on concurrent
-//   ingest requests tied to the database pool, both answering 503 + Retry-After, which every
-//   shipper retries (never 429: the Elasticsearch client gives up on it);
+//   ingest requests tied to the database pool, both answering 503 + Retry-After, which the
+//   shippers of the native and HEC endpoints retry (never a whole-request 429: the Elasticsearch
+//   client gives up on it). A route that answers "busy" in its body instead (Elasticsearch
+//   _bulk: 200 with 429 items, see routes/elastic) sets `config.busyInBody` and finds the
+//   refusal in request.ingestBusy;
 // - runs the hot path (src/ingest) with the caller's ingest-key defaults and the configured limits.
 import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
@@ -13,7 +16,7 @@ import { HttpError } from '../src/errors.js'
 import { BodyError } from '../src/ingest/decode.js'
 import type { Format } from '../src/ingest/formats.js'
 import { IngestGate, type Slot } from '../src/ingest/gate.js'
-import { ingestBody, type IngestResult } from '../src/ingest/ingest.js'
+import { esRejectedItems, ingestBody, type EsReplyItem, type IngestResult } from '../src/ingest/ingest.js'
 import { keyDefaults } from '../src/ingest/map.js'
 import { LAST_USED_RESOLUTION_S, touchIngestKey } from '../src/services/ingest-keys.js'
 import { errorReply, type ErrorReply } from './errors.js'
@@ -36,6 +39,9 @@ export class IngestRefused extends HttpError {
 const busy = (why: string) =>
   new IngestRefused(503, `Vigil is ${why}; retry later.`, 'busy', { 'retry-after': String(RETRY_AFTER_S) })
 
+/** True for a refusal for load: Vigil busy. */
+export const isBusy = (err: unknown): err is IngestRefused => err instanceof IngestRefused && err.reason === 'busy'
+
 declare module 'fastify' {
   interface FastifyInstance {
     ingestGate: IngestGate
@@ -43,9 +49,17 @@ declare module 'fastify' {
     ingestSlot(request: FastifyRequest, reply: FastifyReply): Promise<void>
     /** Ingests the request body in `format`, with the caller's ingest-key defaults and the limits. */
     ingest(request: FastifyRequest, format: Format, opts?: { index?: string }): Promise<IngestResult>
+    /** Elasticsearch: the 429 reply items for the request's body, refused for load (nothing stored). */
+    esRejectedItems(request: FastifyRequest, reason: string, opts?: { index?: string }): Promise<EsReplyItem[]>
   }
   interface FastifyRequest {
     ingestSlot: Slot | null
+    /** The busy refusal of a `busyInBody` route, which reads the body and answers it itself. */
+    ingestBusy: IngestRefused | null
+  }
+  interface FastifyContextConfig {
+    /** The route answers "busy" in its reply body: a busy refusal is recorded, not thrown. */
+    busyInBody?: boolean
   }
 }
 
@@ -64,6 +78,7 @@ async function ingestPlugin(app: FastifyInstance) {
   const gate = new IngestGate(maxConcurrency, config.INGEST_QUEUE_TIMEOUT_MS)
   app.decorate('ingestGate', gate)
   app.decorateRequest('ingestSlot', null)
+  app.decorateRequest('ingestBusy', null)
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.INGEST_MAX_BODY_BYTES }, (_request, body, done) => {
@@ -79,8 +94,10 @@ async function ingestPlugin(app: FastifyInstance) {
       // process running out of memory with other requests' data in flight.
       maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
       retryAfter: RETRY_AFTER_S,
-      pressureHandler: async (_request, _reply, type) => {
-        throw busy(type === 'heapUsedBytes' ? 'overloaded (memory)' : 'overloaded (event loop delayed)')
+      pressureHandler: async (request, _reply, type) => {
+        const refusal = busy(type === 'heapUsedBytes' ? 'overloaded (memory)' : 'overloaded (event loop delayed)')
+        if (!request.routeOptions.config.busyInBody) throw refusal
+        request.ingestBusy = refusal
       }
     })
   }
@@ -156,6 +173,23 @@ async function ingestPlugin(app: FastifyInstance) {
     // committed stays committed, and a re-send finds it as duplicates. A client already gone
     // gets nothing done (ClientGone, a 499 nobody reads).
     return slot.run(() => ingest(request, format, opts))
+  })
+
+  app.decorate('esRejectedItems', async (request: FastifyRequest, reason: string, opts: { index?: string } = {}) => {
+    const encoding = request.headers['content-encoding']
+    try {
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+      return await esRejectedItems(body, {
+        index: opts.index,
+        contentEncoding: Array.isArray(encoding) ? encoding.join(',') : encoding,
+        maxAttributesBytes: config.INGEST_MAX_ATTRIBUTES_BYTES,
+        maxDecompressedBytes: config.INGEST_MAX_DECOMPRESSED_BYTES,
+        maxRecords: config.INGEST_MAX_RECORDS
+      }, reason)
+    } catch (err) {
+      if (err instanceof BodyError) throw new IngestRefused(err.status, err.detail, err.reason)
+      throw err
+    }
   })
 }
 

@@ -52,11 +52,19 @@ t.test('saturated ingestion answers 503 with Retry-After', async (t) => {
   t.equal(hec.headers['retry-after'], '2')
   t.match(hec.body, { text: 'Server is busy', code: 9 })
 
-  const es = await inject(app, { method: 'POST', url: '/_bulk', headers: auth, payload: '{"index":{}}\n{"message":"x"}\n' })
-  t.equal(es.status, 503, 'the Elasticsearch clients retry 503 (they would give up on 429)')
-  t.equal(es.headers['retry-after'], '2')
+  const es = await inject(app, { method: 'POST', url: '/_bulk', headers: auth, payload: '{"index":{}}\n{"message":"x"}\n{"create":{"_id":"c-1"}}\n{"message":"y"}\n' })
+  t.equal(es.status, 200, 'as Elasticsearch with a full write queue: the items say so, and shippers retry them')
   t.equal(es.headers['x-elastic-product'], 'Elasticsearch')
-  t.match(es.body, { error: { type: 'es_rejected_execution_exception', reason: /busy/ }, status: 503 })
+  t.match(es.body, {
+    errors: true,
+    items: [
+      { index: { _index: 'events', _id: null, status: 429, error: { type: 'es_rejected_execution_exception', reason: /busy/ } } },
+      { create: { _index: 'events', _id: 'c-1', status: 429, error: { type: 'es_rejected_execution_exception', reason: /busy/ } } }
+    ]
+  })
+  t.equal(es.body.items.length, 2)
+  const badEs = await inject(app, { method: 'POST', url: '/_bulk', headers: auth, payload: '{"explode":{}}\n{"message":"x"}\n' })
+  t.equal(badEs.status, 400, 'a malformed body is still refused as a whole while busy: retrying it cannot help')
 
   const health = await inject(app, { method: 'GET', url: '/services/collector/health' })
   t.same([health.status, health.body], [503, { text: 'HEC is unhealthy, queues are full', code: 18 }])

@@ -4,9 +4,9 @@
 // included, carries `X-Elastic-Product: Elasticsearch`: the official clients (8 and later)
 // refuse a server without it.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyError, FastifyRequest } from 'fastify'
-import { ingestErrorReply, IngestRefused } from '../../plugins/ingest.js'
-import { DB_UNAVAILABLE, HttpError } from '../../src/errors.js'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { ingestErrorReply, IngestRefused, isBusy } from '../../plugins/ingest.js'
+import { classifyDbError, DB_UNAVAILABLE, HttpError } from '../../src/errors.js'
 import {
   BulkBody,
   BulkQuery,
@@ -41,8 +41,15 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
     reply.header('x-elastic-product', 'Elasticsearch')
   })
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
     const { status, body, headers } = ingestErrorReply(err, request, app.config.INGEST_MAX_BODY_BYTES)
+    if (status === 503 && request.routeOptions.config.busyInBody) {
+      // The database went down before the handler ran (authentication reads the ingest key):
+      // still Elasticsearch's full-queue answer, so the shipper retries the items. Nothing is
+      // stored and the reply names nothing but the request's own actions.
+      const rejected = await rejectedBeforeHandler(request, body.detail).catch(() => undefined)
+      if (rejected) return reply.code(200).send(rejected)
+    }
     if (headers) reply.headers(headers)
     if (status === 401) reply.header('www-authenticate', 'Basic realm="vigil", ApiKey')
     const type = esType(err, status)
@@ -119,15 +126,60 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   })
 
+  // Busy or the database down: Elasticsearch's answer when its write queue is full, a 200 whose
+  // items all carry 429 es_rejected_execution_exception. Every client that reads bulk items
+  // retries those (rsyslog only with retryfailures="on"), while a whole-request 503 is written
+  // off by rsyslog before 8.2606 and a whole-request 429 aborts the official bulk helper.
+  const slot = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.ingestBusy) return
+    try {
+      await app.ingestSlot(request, reply)
+    } catch (err) {
+      if (!isBusy(err)) throw err
+      request.ingestBusy = err
+    }
+  }
+
+  /** The body of a request refused before Fastify read it, up to the body limit. */
+  async function readBody(request: FastifyRequest): Promise<Buffer | undefined> {
+    if (request.body !== undefined) return Buffer.isBuffer(request.body) ? request.body : undefined
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > app.config.INGEST_MAX_BODY_BYTES) return undefined
+      chunks.push(chunk)
+    }
+    return Buffer.concat(chunks)
+  }
+
+  async function rejectedBeforeHandler(request: FastifyRequest, reason: string) {
+    // Credentials could not be checked (the database is down): only a request that carries some
+    // gets its body read, so an anonymous client cannot make Vigil decode bodies meanwhile.
+    if (!request.headers.authorization && !request.headers['x-api-key']) return undefined
+    const body = await readBody(request)
+    if (!body) return undefined
+    request.body = body
+    const index = (request.params as { index?: string } | undefined)?.index
+    return { took: 0, errors: true, items: await app.esRejectedItems(request, reason, { index }) }
+  }
+
   const bulk = async (request: FastifyRequest, index?: string) => {
     const started = performance.now()
-    const result = await app.ingest(request, 'es', { index })
-    const items = result.items ?? []
-    return {
-      took: Math.round(performance.now() - started),
-      errors: items.some((item) => Object.values(item).some((s) => s.status >= 400)),
-      items
+    const took = () => Math.round(performance.now() - started)
+    const rejected = async (reason: string) => ({ took: took(), errors: true, items: await app.esRejectedItems(request, reason, { index }) })
+    if (request.ingestBusy) return rejected(request.ingestBusy.detail)
+    let items
+    try {
+      items = (await app.ingest(request, 'es', { index })).items ?? []
+    } catch (err) {
+      if (isBusy(err)) return rejected(err.detail)
+      // Chunks committed before the failure stay; their retried items come back as duplicates.
+      const db = classifyDbError(err)
+      if (db?.statusCode === 503) return rejected(db.detail)
+      throw err
     }
+    return { took: took(), errors: items.some((item) => Object.values(item).some((s) => s.status >= 400)), items }
   }
 
   const bulkSchema = {
@@ -136,8 +188,9 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
       'NDJSON action/document pairs: `index` and `create` actions store the document as an event (mapped as for ' +
       'POST /api/events/bulk; `_id` becomes external_id, so a re-sent document is a duplicate: 409 for create, ' +
       '200 "noop" for index). `update` and `delete` items are refused (400). The reply lists one item per action in ' +
-      'request order. A malformed action line fails the whole request (400), as in Elasticsearch. Busy: 503 + ' +
-      'Retry-After, which the Elasticsearch clients retry (they give up on 429).',
+      'request order. A malformed action line fails the whole request (400), as in Elasticsearch. Busy or the ' +
+      'database unavailable: as Elasticsearch with a full write queue, 200 with errors true and every item 429 ' +
+      'es_rejected_execution_exception (nothing stored), which the clients and shippers retry item by item.',
     consumes: ['application/x-ndjson', 'application/json', 'application/vnd.elasticsearch+x-ndjson'],
     querystring: BulkQuery,
     body: BulkBody,
@@ -147,9 +200,9 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.route({
     method: ['POST', 'PUT'],
     url: '/_bulk',
-    config: { permission: 'events:ingest' },
+    config: { permission: 'events:ingest', busyInBody: true },
     bodyLimit: app.config.INGEST_MAX_BODY_BYTES,
-    onRequest: app.ingestSlot,
+    onRequest: slot,
     schema: { ...bulkSchema, summary: 'Elasticsearch: bulk index' },
     handler: (request) => bulk(request)
   })
@@ -157,9 +210,9 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.route({
     method: ['POST', 'PUT'],
     url: '/:index/_bulk',
-    config: { permission: 'events:ingest' },
+    config: { permission: 'events:ingest', busyInBody: true },
     bodyLimit: app.config.INGEST_MAX_BODY_BYTES,
-    onRequest: app.ingestSlot,
+    onRequest: slot,
     schema: { ...bulkSchema, summary: 'Elasticsearch: bulk index into an index', params: IndexParams },
     handler: (request) => bulk(request, (request.params as { index: string }).index)
   })

@@ -32,7 +32,9 @@ const ItemStatus = Type.Object({
   _id: Type.Union([Type.String(), Type.Null()]),
   _version: Type.Optional(Type.Integer()),
   result: Type.Optional(Type.String({ description: 'created, or noop for an index of a document already stored' })),
-  status: Type.Integer({ description: '201 created, 200 already stored (index), 409 already stored (create), 400 refused' }),
+  status: Type.Integer({
+    description: '201 created, 200 already stored (index), 409 already stored (create), 400 refused, 429 not stored: Vigil busy or its database unavailable, retry'
+  }),
   error: Type.Optional(Cause)
 })
 

@@ -125,7 +125,11 @@ export class EsAdapter implements Adapter {
   parsed = 0
   private pending: { index: number; action: EsAction; meta: Rec } | undefined
 
-  constructor(private readonly defaultIndex: string) {}
+  /** `onAction` sees each action as the check pass meets it (the reply items of a refused body). */
+  constructor(
+    private readonly defaultIndex: string,
+    private readonly onAction?: (es: NonNullable<Item['es']>) => void
+  ) {}
 
   private action(seg: Segment): { action: EsAction; meta: Rec } {
     const p = parseSegment(seg)
@@ -150,6 +154,7 @@ export class EsAdapter implements Adapter {
     }
     const { action, meta } = this.action(seg)
     this.count++
+    this.onAction?.(this.meta(this.count - 1, action, meta))
     if (action !== 'delete') this.pending = { index: this.count - 1, action, meta }
   }
 
@@ -194,7 +199,9 @@ export class EsAdapter implements Adapter {
   }
 }
 
-export function makeAdapter(format: Format, esIndex = 'events'): Adapter {
+export const DEFAULT_ES_INDEX = 'events'
+
+export function makeAdapter(format: Format, esIndex = DEFAULT_ES_INDEX): Adapter {
   if (format === 'hec') return new HecAdapter()
   if (format === 'es') return new EsAdapter(esIndex)
   return new BulkAdapter()

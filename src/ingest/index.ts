@@ -5,6 +5,7 @@ export { IngestGate } from './gate.js'
 export {
   DEFAULT_BATCH_SIZE,
   DEFAULT_MAX_RECORD_BYTES,
+  esRejectedItems,
   ingestBody,
   ingestRecords,
   type BodyOptions,

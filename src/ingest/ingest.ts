@@ -9,7 +9,7 @@
 // before the result is returned: nothing is acknowledged that was not committed.
 import type { Database } from '../db/index.js'
 import { BodyError, decodeBody, parseContentEncoding } from './decode.js'
-import { makeAdapter, type Adapter, type EsAction, type Format, type Item } from './formats.js'
+import { DEFAULT_ES_INDEX, EsAdapter, makeAdapter, type Adapter, type EsAction, type Format, type Item } from './formats.js'
 import { insertRows, type RowOutcome } from './insert.js'
 import { mapRecord, type EventRow, type KeyDefaults } from './map.js'
 import { RecordSplitter, type Segment } from './split.js'
@@ -178,8 +178,7 @@ async function* decodedSegments(body: Buffer, opts: BodyOptions): AsyncGenerator
 }
 
 /** First pass: whole-body checks; returns the segments when the body is small enough to keep. */
-async function check(body: Buffer, opts: BodyOptions): Promise<Segment[] | undefined> {
-  const adapter = makeAdapter(opts.format, opts.index)
+async function check(body: Buffer, opts: BodyOptions, adapter = makeAdapter(opts.format, opts.index)): Promise<Segment[] | undefined> {
   let kept: Segment[] | undefined = []
   let keptBytes = 0
   for await (const segments of decodedSegments(body, opts)) {
@@ -223,6 +222,23 @@ export async function ingestBody(database: Database, body: Buffer, opts: BodyOpt
     throw new BodyError(400, `The request body is not JSON, NDJSON or a JSON array of records. ${first}`.trim(), 'unparseable')
   }
   return ingestion.finish()
+}
+
+/**
+ * Elasticsearch: the reply items for a body refused for load (Vigil busy, the database down),
+ * nothing stored. Every action gets status 429 es_rejected_execution_exception, what
+ * Elasticsearch answers when its write queue is full: the clients and shippers that read bulk
+ * items (Logstash, Beats, Fluent Bit, Vector, the official clients' bulk helpers, rsyslog with
+ * retryfailures) retry exactly those items. Documents are not parsed (this runs when Vigil is
+ * short of time); whole-body errors are thrown as by ingestBody.
+ */
+export async function esRejectedItems(body: Buffer, opts: Omit<BodyOptions, 'format'>, reason: string): Promise<EsReplyItem[]> {
+  const items: EsReplyItem[] = []
+  const adapter = new EsAdapter(opts.index ?? DEFAULT_ES_INDEX, (es) => {
+    items.push({ [es.action]: { _index: es.index, _id: es.id ?? null, status: 429, error: { type: 'es_rejected_execution_exception', reason } } })
+  })
+  await check(body, { ...opts, format: 'es' }, adapter)
+  return items
 }
 
 /**
