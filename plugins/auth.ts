@@ -19,8 +19,8 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Token issuance, refresh rotation and logout (src/services/tokens.ts). */
-    tokens: Pick<TokenService, 'issue' | 'rotate' | 'revokeFamily'>
+    /** Login, token issuance, refresh rotation and logout (src/services/tokens.ts). */
+    tokens: Pick<TokenService, 'login' | 'issue' | 'rotate' | 'logout'>
     /** Recently read user rows (src/auth/principal-cache.ts); drop a user's after changing it. */
     principals: PrincipalCache
     /** Resolves the request's credential into `request.principal`, or throws a 401. */
@@ -56,7 +56,7 @@ async function authPlugin(app: FastifyInstance) {
     },
     { accessTtlS: config.ACCESS_TOKEN_TTL, refreshTtlS: config.REFRESH_TOKEN_TTL }
   )
-  app.decorate('tokens', { issue: tokens.issue, rotate: tokens.rotate, revokeFamily: tokens.revokeFamily })
+  app.decorate('tokens', { login: tokens.login, issue: tokens.issue, rotate: tokens.rotate, logout: tokens.logout })
 
   app.decorateRequest('principal', null)
 

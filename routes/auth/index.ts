@@ -6,9 +6,8 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../../src/errors.js'
 import { errors } from '../../src/schemas.js'
-import { recordAudit } from '../../src/services/audit.js'
 import { actorOf } from '../../src/services/actor.js'
-import { checkLogin, LOGIN_FAILED } from '../../src/services/login.js'
+import { LOGIN_FAILED } from '../../src/services/login.js'
 import { registerUser } from '../../src/services/users.js'
 import { userOut } from '../users/schema.js'
 import { LogoutBody, RegisterBody, TokenRequest, TokenResponse, UserOut } from './schema.js'
@@ -57,9 +56,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: TokenResponse, ...errors(400, 401, 413, 415, 429) }
       },
       handler: async (request, reply) => {
-        const user = await checkLogin(app.db, request.body.username, request.body.password, request.ip)
-        if (!user) throw new HttpError(401, LOGIN_FAILED, undefined, { 'www-authenticate': 'Bearer' })
-        const pair = await app.tokens.issue(user)
+        const pair = await app.tokens.login(request.body.username, request.body.password, request.ip)
+        if (!pair) throw new HttpError(401, LOGIN_FAILED, undefined, { 'www-authenticate': 'Bearer' })
         // RFC 6749 5.1: token responses must not be cached.
         reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
         return { access_token: pair.access, token_type: 'bearer' as const, expires_in: pair.expiresIn, refresh_token: pair.refresh }
@@ -97,8 +95,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (request, reply) => {
       const p = request.principal
       if (p?.kind !== 'user') throw new HttpError(403, 'Only users have an account.')
-      await app.tokens.revokeFamily(request.body.refresh, p.id)
-      await recordAudit(app.db, actorOf(request), { action: 'auth.logout', targetType: 'user', targetId: p.id })
+      await app.tokens.logout(request.body.refresh, { ...actorOf(request), id: p.id })
       return reply.code(204).send(null)
     }
   })

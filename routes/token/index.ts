@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../../src/errors.js'
 import { errors } from '../../src/schemas.js'
-import { checkLogin, LOGIN_FAILED } from '../../src/services/login.js'
+import { LOGIN_FAILED } from '../../src/services/login.js'
 
 const tags = ['auth']
 
@@ -47,9 +47,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Pair, ...errors(400, 401, 415, 429) }
     },
     handler: async (request) => {
-      const user = await checkLogin(app.db, request.body.username, request.body.password, request.ip)
-      if (!user) throw new HttpError(401, LOGIN_FAILED)
-      const pair = await app.tokens.issue(user)
+      const pair = await app.tokens.login(request.body.username, request.body.password, request.ip)
+      if (!pair) throw new HttpError(401, LOGIN_FAILED)
       return { access: pair.access, refresh: pair.refresh }
     }
   })

@@ -7,6 +7,8 @@ import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { refreshTokens, users } from '../db/schema.js'
 import { HttpError, INVALID_TOKEN } from '../errors.js'
+import { recordAudit, type Actor } from './audit.js'
+import { checkLogin } from './login.js'
 
 export interface TokenClaims {
   sub: string
@@ -77,8 +79,8 @@ export function tokenService(db: Db, jwt: Jwt, opts: TokenOptions) {
     }
   }
 
-  const revokeFamilyRows = (familyId: string) =>
-    db
+  const revokeFamilyRows = (familyId: string, q: Db | Tx = db) =>
+    q
       .update(refreshTokens)
       .set({ revokedAt: sql`now()` })
       .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
@@ -89,6 +91,15 @@ export function tokenService(db: Db, jwt: Jwt, opts: TokenOptions) {
 
     /** Starts a new refresh-token family for a fresh login. */
     issue: (user: { id: number; tokenVersion: number }): Promise<TokenPair> => newPair(user.id, user.tokenVersion, randomUUID()),
+
+    /**
+     * The password grant: a new pair for an active user whose password matches, or undefined
+     * (src/services/login.ts: the same refusal, work and audit record for every failure).
+     */
+    async login(username: string, password: string, ip: string): Promise<TokenPair | undefined> {
+      const user = await checkLogin(db, username, password, ip)
+      return user ? newPair(user.id, user.tokenVersion, randomUUID()) : undefined
+    },
 
     /** Exchanges a refresh token for a new pair; reuse of a rotated token revokes its family. */
     async rotate(refreshToken: string): Promise<TokenPair & { userId: number }> {
@@ -124,12 +135,15 @@ export function tokenService(db: Db, jwt: Jwt, opts: TokenOptions) {
       return result
     },
 
-    /** Revokes the family of a refresh token that belongs to `userId` (logout). */
-    async revokeFamily(refreshToken: string, userId: number): Promise<void> {
+    /** Logout: revokes the family of the caller's own refresh token, audited as auth.logout. */
+    async logout(refreshToken: string, actor: Actor & { id: number }): Promise<void> {
       const claims = verify(refreshToken)
       if (claims.typ !== 'refresh' || !claims.fam) throw invalidToken('Token has wrong type')
-      if (Number(claims.sub) !== userId) throw new HttpError(403, 'This refresh token belongs to another user.')
-      await revokeFamilyRows(claims.fam)
+      if (Number(claims.sub) !== actor.id) throw new HttpError(403, 'This refresh token belongs to another user.')
+      await db.transaction(async (tx) => {
+        await revokeFamilyRows(claims.fam!, tx)
+        await recordAudit(tx, actor, { action: 'auth.logout', targetType: 'user', targetId: actor.id })
+      })
     }
   }
 }
