@@ -11,7 +11,7 @@ import { hashIngestKey, readCredential } from '../src/auth/ingest-keys.js'
 import { PrincipalCache } from '../src/auth/principal-cache.js'
 import type { Db, Tx } from '../src/db/index.js'
 import { ingestKeys, refreshTokens, users, type Role } from '../src/db/schema.js'
-import { HttpError, INVALID_TOKEN, UNAUTHENTICATED } from '../src/errors.js'
+import { forbidden, HttpError, INVALID_TOKEN, UNAUTHENTICATED } from '../src/errors.js'
 
 export interface TokenClaims {
   sub: string
@@ -79,8 +79,8 @@ const CLOCK_TOLERANCE_MS = 10_000
 /** Verified tokens remembered at most. */
 const VERIFIED_TOKENS = 1000
 
-const invalid = (detail = INVALID_TOKEN) =>
-  new HttpError(401, detail, undefined, { 'www-authenticate': 'Bearer realm="api"' })
+const invalid = (detail = INVALID_TOKEN, code: 'invalid_token' | 'not_authenticated' = 'invalid_token') =>
+  new HttpError(code, detail, { headers: { 'www-authenticate': 'Bearer realm="api"' } })
 
 async function authPlugin(app: FastifyInstance) {
   const { config } = app
@@ -172,7 +172,7 @@ async function authPlugin(app: FastifyInstance) {
     async revokeFamily(refreshToken: string, userId: number) {
       const claims = verify(refreshToken)
       if (claims.typ !== 'refresh' || !claims.fam) throw invalid('Token has wrong type')
-      if (Number(claims.sub) !== userId) throw new HttpError(403, 'This refresh token belongs to another user.')
+      if (Number(claims.sub) !== userId) throw forbidden('This refresh token belongs to another user.')
       await app.db
         .update(refreshTokens)
         .set({ revokedAt: sql`now()` })
@@ -223,7 +223,7 @@ async function authPlugin(app: FastifyInstance) {
 
   app.decorate('authenticate', async (request: FastifyRequest): Promise<Principal> => {
     const credential = readCredential(request.headers)
-    if (!credential) throw invalid(UNAUTHENTICATED)
+    if (!credential) throw invalid(UNAUTHENTICATED, 'not_authenticated')
     if (credential.kind === 'ingest-key') {
       const [key] = await keyByHash.execute({ hash: hashIngestKey(credential.key) })
       if (!key) throw invalid('Invalid or revoked API key.')

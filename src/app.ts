@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
-import errorsPlugin from '../plugins/errors.js'
+import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import ingestPlugin from '../plugins/ingest.js'
 import rbacPlugin from '../plugins/rbac.js'
 import securityPlugin from '../plugins/security.js'
@@ -27,6 +27,7 @@ import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
+import { boundArrays } from './validation.js'
 
 /** Header names whose values never reach a log line. */
 const REDACT = [
@@ -45,6 +46,7 @@ function makeAjv(opts: AjvOptions) {
   const ajv = new Ajv({
     removeAdditional: true,
     useDefaults: true,
+    // Bounded by src/validation.ts (boundArrays) and plugins/errors.ts (MAX_FIELD_ERRORS).
     allErrors: true,
     verbose: true,
     strict: false,
@@ -79,11 +81,14 @@ export function createServer(config: Config, logStream?: { write(msg: string): v
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error'
+    onConstructorPoisoning: 'error',
+    // Errors met before routing (a URL that does not decode) get the same {code, detail} body.
+    frameworkErrors
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // allErrors, bounded: see src/validation.ts.
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? strict : coercing).compile(schema as object)
+    (httpPart === 'body' ? strict : coercing).compile(boundArrays(schema as object))
   )
   // While closing, answers ask keep-alive clients to hang up, so connections busy when the
   // shutdown began do not hold the process open once their request is done.

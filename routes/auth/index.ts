@@ -5,7 +5,7 @@ import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { hashPassword, passwordProblem } from '../../src/auth/passwords.js'
-import { badRequest, HttpError } from '../../src/errors.js'
+import { badRequest, forbidden, HttpError } from '../../src/errors.js'
 import { errors } from '../../src/schemas.js'
 import { recordAudit } from '../../src/services/audit.js'
 import { actorOf } from '../../src/services/actor.js'
@@ -31,7 +31,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     // Refused before the body is validated: a closed door says so whatever is sent.
     preValidation: async () => {
-      if (!app.config.REGISTRATION_ENABLED) throw new HttpError(403, REGISTRATION_DISABLED)
+      if (!app.config.REGISTRATION_ENABLED) throw forbidden(REGISTRATION_DISABLED)
     },
     handler: async (request, reply) => {
       const { username, email, password } = request.body
@@ -71,7 +71,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       handler: async (request, reply) => {
         const user = await checkLogin(app.db, request.body.username, request.body.password, request.ip)
-        if (!user) throw new HttpError(401, LOGIN_FAILED, undefined, { 'www-authenticate': 'Bearer' })
+        if (!user) throw new HttpError('login_failed', LOGIN_FAILED, { headers: { 'www-authenticate': 'Bearer' } })
         const pair = await app.tokens.issue(user)
         // RFC 6749 5.1: token responses must not be cached.
         reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -92,7 +92,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (request) => {
       const p = request.principal
       // 'self' is a user permission; an ingest key never reaches this handler.
-      if (p?.kind !== 'user') throw new HttpError(403, 'Only users have an account.')
+      if (p?.kind !== 'user') throw forbidden('Only users have an account.')
       return publicUser(p)
     }
   })
@@ -109,7 +109,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (request, reply) => {
       const p = request.principal
-      if (p?.kind !== 'user') throw new HttpError(403, 'Only users have an account.')
+      if (p?.kind !== 'user') throw forbidden('Only users have an account.')
       await app.tokens.revokeFamily(request.body.refresh, p.id)
       await recordAudit(app.db, actorOf(request), { action: 'auth.logout', targetType: 'user', targetId: p.id })
       return reply.code(204).send(null)

@@ -48,7 +48,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (request) => {
       const user = await checkLogin(app.db, request.body.username, request.body.password, request.ip)
-      if (!user) throw new HttpError(401, LOGIN_FAILED)
+      if (!user) throw new HttpError('login_failed', LOGIN_FAILED)
       const pair = await app.tokens.issue(user)
       return { access: pair.access, refresh: pair.refresh }
     }
