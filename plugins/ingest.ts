@@ -12,7 +12,7 @@ import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { HttpError } from '../src/errors.js'
+import { HttpError, type ErrorCode } from '../src/errors.js'
 import { BodyError } from '../src/ingest/decode.js'
 import type { Format } from '../src/ingest/formats.js'
 import { IngestGate, type Slot } from '../src/ingest/gate.js'
@@ -24,15 +24,36 @@ import { errorReply, type ErrorReply } from './errors.js'
 /** Seconds a shipper is asked to wait before retrying a request refused for load. */
 export const RETRY_AFTER_S = 2
 
+type RefusalReason = BodyError['reason'] | 'busy'
+
+/** Vigil's error code for each reason a whole ingestion request is refused. */
+function refusalCode(status: number, reason: RefusalReason): ErrorCode {
+  switch (reason) {
+    case 'busy':
+      return 'ingest_busy'
+    case 'empty':
+      return 'empty_body'
+    case 'too_large':
+    case 'too_many_records':
+      return 'payload_too_large'
+    case 'encoding':
+      // An unknown Content-Encoding (415), or a body that does not decode in a known one (400).
+      return status === 415 ? 'unsupported_encoding' : 'malformed_request'
+    case 'unparseable':
+    case 'structure':
+      return 'malformed_request'
+  }
+}
+
 /** A refusal of the whole request, with what went wrong for replies that carry their own codes. */
 export class IngestRefused extends HttpError {
   constructor(
     statusCode: number,
     detail: string,
-    readonly reason: BodyError['reason'] | 'busy',
+    readonly reason: RefusalReason,
     headers?: Record<string, string>
   ) {
-    super(statusCode, detail, undefined, headers)
+    super(refusalCode(statusCode, reason), detail, { headers })
   }
 }
 

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { can, type Permission } from '../src/auth/permissions.js'
-import { FORBIDDEN, HttpError } from '../src/errors.js'
+import { forbidden } from '../src/errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -35,7 +35,7 @@ async function rbacPlugin(app: FastifyInstance) {
     if (cfg.public) return
     const principal = await app.authenticate(request)
     if (!cfg.permission || !can(principal.role, cfg.permission)) {
-      throw new HttpError(403, FORBIDDEN)
+      throw forbidden()
     }
   })
 }

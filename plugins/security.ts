@@ -100,7 +100,7 @@ async function securityPlugin(app: FastifyInstance) {
     }
   })
   const refuse = (ttlInSeconds: number) =>
-    new HttpError(429, 'Too many attempts; retry later.', undefined, { 'retry-after': String(Math.max(1, ttlInSeconds)) })
+    new HttpError('rate_limited', 'Too many attempts; retry later.', { headers: { 'retry-after': String(Math.max(1, ttlInSeconds)) } })
   app.decorate('loginRateLimit', [
     async (request) => {
       const results = await Promise.all([perIp(request), perUser(request)])
@@ -110,7 +110,7 @@ async function securityPlugin(app: FastifyInstance) {
   ] as preHandlerHookHandler[])
 
   app.addHook('onRequest', (request, _reply, done) => {
-    done(request.url.length > MAX_URL_LENGTH ? new HttpError(414, 'The request URL is too long.') : undefined)
+    done(request.url.length > MAX_URL_LENGTH ? new HttpError('uri_too_long', 'The request URL is too long.') : undefined)
   })
   app.addHook('preValidation', (request, _reply, done) => {
     done(bodyTooDeep(request.body))
@@ -123,7 +123,7 @@ function bodyTooDeep(body: unknown): HttpError | undefined {
   // 110 MB for a 13 MB gzip body, for nothing.
   if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return undefined
   if (jsonDepth(body, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH) return undefined
-  return new HttpError(400, `The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep.`)
+  return new HttpError('malformed_request', `The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep.`)
 }
 
 export default fp(securityPlugin, { name: 'security', dependencies: ['config'] })

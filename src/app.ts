@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
-import errorsPlugin from '../plugins/errors.js'
+import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import ingestPlugin from '../plugins/ingest.js'
 import rbacPlugin from '../plugins/rbac.js'
 import securityPlugin from '../plugins/security.js'
@@ -28,7 +28,9 @@ import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
+import { statusOf, type ErrorCode } from './errors.js'
 import { ensureBootstrapAdmin } from './services/users.js'
+import { boundArrays } from './validation.js'
 
 /** Header names whose values never reach a log line. */
 const REDACT = [
@@ -47,6 +49,7 @@ function makeAjv(opts: AjvOptions) {
   const ajv = new Ajv({
     removeAdditional: true,
     useDefaults: true,
+    // Bounded by src/validation.ts (boundArrays) and plugins/errors.ts (MAX_FIELD_ERRORS).
     allErrors: true,
     verbose: true,
     strict: false,
@@ -71,9 +74,10 @@ export function connectionsCheckingInterval(config: Config): number {
   return Math.min(1000, Math.max(50, Math.floor(Math.min(...bounds) / 10)))
 }
 
-const CLIENT_ERRORS: Record<string, [number, string, string, Record<string, string>?]> = {
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time.', { code: 'request_timeout' }],
-  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'The request headers are too large.']
+/** Node's client errors Vigil names; any other is malformed HTTP. The status follows the code. */
+const CLIENT_ERRORS: Record<string, [ErrorCode, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: ['request_timeout', 'Request Timeout', 'The request was not received in time.'],
+  HPE_HEADER_OVERFLOW: ['headers_too_large', 'Request Header Fields Too Large', 'The request headers are too large.']
 }
 
 /**
@@ -83,12 +87,13 @@ const CLIENT_ERRORS: Record<string, [number, string, string, Record<string, stri
  */
 function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket) {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, reason, detail, extra] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'The request is not valid HTTP.']
+  const [code, reason, detail] = CLIENT_ERRORS[err.code ?? ''] ?? ['malformed_request', 'Bad Request', 'The request is not valid HTTP.']
+  const status = statusOf(code)
   this.log.info({ code: err.code, status }, 'client error')
   // Only when no answer has begun on this connection: a second status line would corrupt it.
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage
   if (socket.writable && !inFlight?.headersSent) {
-    const body = JSON.stringify({ detail, ...extra })
+    const body = JSON.stringify({ detail, code })
     socket.write(
       `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
@@ -128,11 +133,14 @@ export function createServer(config: Config, logStream?: { write(msg: string): v
     },
     clientErrorHandler,
     onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error'
+    onConstructorPoisoning: 'error',
+    // Errors met before routing (a URL that does not decode) get the same {code, detail} body.
+    frameworkErrors
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // allErrors, bounded: see src/validation.ts.
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? strict : coercing).compile(schema as object)
+    (httpPart === 'body' ? strict : coercing).compile(boundArrays(schema as object))
   )
   // While closing, answers ask keep-alive clients to hang up, so connections busy when the
   // shutdown began do not hold the process open once their request is done.

@@ -1,26 +1,73 @@
-// Errors Vigil raises on purpose, and the translation of database failures into HTTP answers.
+// Errors Vigil raises on purpose, the catalogue of stable codes every error body carries, and the
+// translation of database failures into HTTP answers.
 
-export class HttpError extends Error {
-  constructor(
-    public statusCode: number,
-    public detail: string,
-    public fieldErrors?: Record<string, string[]>,
-    public headers?: Record<string, string>
-  ) {
-    super(detail)
-  }
-}
+/**
+ * Every code an error body can carry, with the one HTTP status it always comes with and what it
+ * means. Clients branch on `code`, never on `detail` (its wording may change). The README lists
+ * this table; test/openapi.test.ts checks that the document's enum is exactly these keys.
+ */
+export const ERROR_CATALOGUE = {
+  validation_failed: { status: 400, meaning: 'A path parameter, query parameter or body field is invalid; `errors` lists the messages per field.' },
+  malformed_request: { status: 400, meaning: 'The request cannot be read: malformed JSON, a body nested too deeply, a URL that does not decode, a compressed body that does not decompress, an ingestion body that is not JSON/NDJSON or a bulk action line that is not one.' },
+  empty_body: { status: 400, meaning: 'The request has no body (or an ingestion body holds no records) where one is required.' },
+  not_authenticated: { status: 401, meaning: 'No credentials were sent.' },
+  invalid_token: { status: 401, meaning: 'The credentials sent are not valid: an expired, revoked or tampered token, a refresh token where an access token belongs (or the reverse), an unknown or revoked ingest key.' },
+  login_failed: { status: 401, meaning: 'No active account has this username and password.' },
+  permission_denied: { status: 403, meaning: 'The caller is known but may not do this (role, ingest key on a user route, registration disabled, another user\'s refresh token).' },
+  not_found: { status: 404, meaning: 'No such route, record, or page of a list.' },
+  request_timeout: { status: 408, meaning: 'The request (headers or body) did not arrive within the server\'s time limit.' },
+  conflict: { status: 409, meaning: 'The request conflicts with stored data (a duplicate, the last admin, an alert that already exists).' },
+  precondition_failed: { status: 412, meaning: 'Reserved: an If-Match precondition did not hold (the record changed since it was read).' },
+  payload_too_large: { status: 413, meaning: 'The body is over the size limit, on the wire or once decompressed, or holds too many records.' },
+  uri_too_long: { status: 414, meaning: 'The URL, or one path parameter, is over its length limit.' },
+  unsupported_media_type: { status: 415, meaning: 'The Content-Type is not one the route accepts.' },
+  unsupported_encoding: { status: 415, meaning: 'An ingestion request\'s Content-Encoding is not gzip, deflate or identity.' },
+  rate_limited: { status: 429, meaning: 'Too many attempts (login); retry after the Retry-After seconds.' },
+  headers_too_large: { status: 431, meaning: 'The request headers are over the server\'s size limit.' },
+  client_closed_request: { status: 499, meaning: 'The client left before its request was processed; nothing was done. Logged only: nobody receives it.' },
+  internal_error: { status: 500, meaning: 'A fault in Vigil; the request id in X-Request-Id finds it in the log.' },
+  database_unavailable: { status: 503, meaning: 'The database is down or too slow to answer; retry after Retry-After.' },
+  transaction_conflict: { status: 503, meaning: 'The request collided with a concurrent one (serialization failure or deadlock); retry it.' },
+  ingest_busy: { status: 503, meaning: 'Every ingestion slot is taken, or the server is under memory or event-loop pressure; retry after Retry-After.' }
+} as const satisfies Record<string, { status: number; meaning: string }>
 
-export const notFound = (detail = 'Not found.') => new HttpError(404, detail)
-export const conflict = (detail: string, field?: string) =>
-  new HttpError(409, detail, field ? { [field]: [detail] } : undefined)
-export const badRequest = (detail: string, field?: string) =>
-  new HttpError(400, detail, field ? { [field]: [detail] } : undefined)
+export type ErrorCode = keyof typeof ERROR_CATALOGUE
+export const ERROR_CODES = Object.keys(ERROR_CATALOGUE) as ErrorCode[]
+
+/** The status an error code always comes with. */
+export const statusOf = (code: ErrorCode): number => ERROR_CATALOGUE[code].status
 
 export const UNAUTHENTICATED = 'Authentication credentials were not provided.'
 export const INVALID_TOKEN = 'Given token not valid for any token type'
 export const FORBIDDEN = 'You do not have permission to perform this action.'
 export const DB_UNAVAILABLE = 'The database is unavailable; retry later.'
+
+/** An error Vigil answers on purpose; its status follows from its code. */
+export class HttpError extends Error {
+  readonly statusCode: number
+  readonly fieldErrors?: Record<string, string[]>
+  readonly headers?: Record<string, string>
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+    opts: { errors?: Record<string, string[]>; headers?: Record<string, string> } = {}
+  ) {
+    super(detail)
+    this.statusCode = statusOf(code)
+    this.fieldErrors = opts.errors
+    this.headers = opts.headers
+  }
+}
+
+export const notFound = (detail = 'Not found.') => new HttpError('not_found', detail)
+export const conflict = (detail: string, field?: string) =>
+  new HttpError('conflict', detail, field ? { errors: { [field]: [detail] } } : {})
+export const badRequest = (detail: string, field?: string) =>
+  new HttpError('validation_failed', detail, field ? { errors: { [field]: [detail] } } : {})
+export const forbidden = (detail = FORBIDDEN) => new HttpError('permission_denied', detail)
+
+/** The 503 a client retries when the database does not answer. */
+export const dbUnavailable = () => new HttpError('database_unavailable', DB_UNAVAILABLE, { headers: { 'retry-after': '5' } })
 
 /** Drizzle wraps driver errors; the driver's error (with its SQLSTATE code) is the cause. */
 export function driverError(
@@ -58,15 +105,15 @@ export function classifyDbError(err: unknown): HttpError | undefined {
   const code = cause?.code
   if (!code) return undefined
   if (CONNECTION_CODES.has(code) || /^(08|53|57P)/.test(code) || code === '57014') {
-    return new HttpError(503, DB_UNAVAILABLE, undefined, { 'retry-after': '5' })
+    return dbUnavailable()
   }
   if (code === '40001' || code === '40P01') {
-    return new HttpError(503, 'The request conflicted with another; retry it.', undefined, { 'retry-after': '1' })
+    return new HttpError('transaction_conflict', 'The request conflicted with another; retry it.', { headers: { 'retry-after': '1' } })
   }
-  if (code === '23505') return new HttpError(409, 'A record with these values already exists.')
-  if (code === '23503') return new HttpError(409, 'A referenced record does not exist or is still referenced.')
-  if (/^22/.test(code)) return new HttpError(400, 'A value is invalid or out of range.')
-  if (code === '23514' || code === '23502') return new HttpError(400, 'A value violates a constraint.')
+  if (code === '23505') return new HttpError('conflict', 'A record with these values already exists.')
+  if (code === '23503') return new HttpError('conflict', 'A referenced record does not exist or is still referenced.')
+  if (/^22/.test(code)) return new HttpError('validation_failed', 'A value is invalid or out of range.')
+  if (code === '23514' || code === '23502') return new HttpError('validation_failed', 'A value violates a constraint.')
   return undefined
 }
 

@@ -4,7 +4,7 @@ import { count, desc, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
-import { HttpError } from './errors.js'
+import { notFound } from './errors.js'
 
 export const DEFAULT_PAGE_SIZE = 20
 export const MAX_PAGE_SIZE = 100
@@ -40,7 +40,7 @@ export interface PageEnvelope<T> {
 
 /** Wraps one page of results. A page past the last one is a 404, as in DRF. */
 export function envelope<T>(request: PageLocation, p: PageRequest, count: number, results: T[]): PageEnvelope<T> {
-  if (p.page > 1 && p.offset >= count) throw new HttpError(404, 'Invalid page.')
+  if (p.page > 1 && p.offset >= count) throw notFound('Invalid page.')
   return {
     count,
     next: p.offset + results.length < count ? pageUrl(request, p.page + 1) : null,

@@ -2,6 +2,7 @@
 // shared by $id, so every route's OpenAPI entry is self-contained and types infer without casts.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { ALERT_STATUSES, EVENT_TYPES, INCIDENT_STATUSES, ROLES, SEVERITIES } from './db/schema.js'
+import { ERROR_CODES } from './errors.js'
 
 /**
  * A string enum as a plain JSON-schema `enum`: one clear validation error ("must be one of ...")
@@ -38,14 +39,20 @@ export const IsoDate = Type.String({ format: 'iso-date', maxLength: 64, descript
 export const Timestamp = Type.String({ format: 'date-time' })
 export const NullableTimestamp = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
 
+/** Vigil's stable error codes (src/errors.ts), as a string enum in the OpenAPI document. */
+export const ErrorCodeSchema = StringEnum(ERROR_CODES, {
+  description: 'Stable, machine-readable error code (listed in the README); branch on this, not on `detail`'
+})
+
 export const ErrorResponse = Type.Object(
   {
-    detail: Type.String(),
+    code: ErrorCodeSchema,
+    detail: Type.String({ description: 'Human-readable explanation; its wording may change' }),
     errors: Type.Optional(
       Type.Record(Type.String(), Type.Array(Type.String()), { description: 'Messages per field' })
     )
   },
-  { description: 'Every error has this shape', examples: [{ detail: 'Not found.' }] }
+  { description: 'Every error has this shape', examples: [{ code: 'not_found', detail: 'Not found.' }] }
 )
 export type ErrorBody = Static<typeof ErrorResponse>
 

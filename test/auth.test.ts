@@ -22,7 +22,7 @@ t.test('registration is off by default: 403 for everyone, whatever the body', as
   for (const headers of [{}, roles.admin.auth, roles.analyst.auth, roles.viewer.auth]) {
     const r = await call({ method: 'POST', url: '/api/auth/register', headers, payload: { username: 'newbie', email: 'n@example.com', password: PASSWORD } })
     t.equal(r.status, 403)
-    t.same(r.body, { detail: REGISTRATION_DISABLED })
+    t.same(r.body, { code: 'permission_denied', detail: REGISTRATION_DISABLED })
   }
   const bad = await call({ method: 'POST', url: '/api/auth/register', payload: { username: 5 } })
   t.equal(bad.status, 403, 'closed before validation')
@@ -174,7 +174,7 @@ t.test('OAuth2 password grant, /me and logout', async (t) => {
     ]) {
       const r = await call({ method: 'POST', url: '/api/auth/token', ...form({ username, password }) })
       t.equal(r.status, 401, username)
-      t.same(r.body, { detail: LOGIN_FAILED })
+      t.same(r.body, { code: 'login_failed', detail: LOGIN_FAILED })
       t.equal(r.body.detail, legacy.body.detail)
       t.notOk(r.body.access_token)
     }

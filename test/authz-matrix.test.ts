@@ -7,6 +7,7 @@ import t from 'tap'
 import { eq } from 'drizzle-orm'
 import { generateIngestKey } from '../src/auth/ingest-keys.js'
 import { ingestKeys, users } from '../src/db/schema.js'
+import { statusOf, type ErrorCode } from '../src/errors.js'
 import { build, inject, makeUser, TEST_JWT_SECRET } from './helper.js'
 
 type Caller =
@@ -97,6 +98,16 @@ const MATRIX: Record<string, Row> = {
   'GET /health/live': { ok: 200, admits: 'public' }
 }
 
+/** The error code of a refusal: none sent means not_authenticated; bad ones, invalid_token. */
+function expectedCode(status: number, caller: Caller): ErrorCode | undefined {
+  if (status === 401) return caller === 'anonymous' ? 'not_authenticated' : 'invalid_token'
+  if (status === 403) return 'permission_denied'
+  return undefined
+}
+
+/** Vigil's code in any error body: `code`, or `vigil_code` where Splunk's numeric `code` sits. */
+const codeOf = (body: any): unknown => (typeof body?.code === 'string' ? body.code : body?.vigil_code)
+
 function expected(row: Row, caller: Caller): number {
   if (row.admits === 'public') return row.ok
   if (UNAUTHENTICATED.includes(caller)) return 401
@@ -157,7 +168,13 @@ t.test('every route x every caller', async (t) => {
       t.equal(res.status, expected(row, caller), `${route} as ${caller}`)
       const type = res.status < 400 && row.type ? row.type : /^application\/json/
       t.match(res.headers['content-type'], type, `${route} as ${caller}: content type`)
-      if (res.status >= 400) t.type(res.body.detail, 'string', `${route} as ${caller}: error shape`)
+      if (res.status >= 400) {
+        t.type(res.body.detail, 'string', `${route} as ${caller}: error shape`)
+        const code = codeOf(res.body)
+        const want = expectedCode(res.status, caller)
+        if (want) t.equal(code, want, `${route} as ${caller}: code ${want}`)
+        else t.equal(statusOf(code as ErrorCode), res.status, `${route} as ${caller}: code ${String(code)} goes with ${res.status}`)
+      }
     }
   }
 })

@@ -70,13 +70,13 @@ t.test('database down: 503 within a bound, then recovery without a restart', asy
     const res = await list()
     const elapsed = Date.now() - started
     t.equal(res.status, 503, 'a request while the database is down gets 503')
-    t.same(res.body, { detail: 'The database is unavailable; retry later.' }, 'a clear detail, no internals')
+    t.same(res.body, { code: 'database_unavailable', detail: 'The database is unavailable; retry later.' }, 'a clear detail, no internals')
     t.ok(Number(res.headers['retry-after']) > 0, 'with Retry-After')
     t.ok(elapsed < 3000, `answered within the bound (${elapsed} ms)`)
   }
   const health = await inject(app, { method: 'GET', url: '/health' })
   t.equal(health.status, 503, '/health reports the outage')
-  t.same(health.body, { status: 'error', database: 'unreachable' })
+  t.same(health.body, { status: 'error', database: 'unreachable', code: 'database_unavailable' })
   t.equal((await inject(app, { method: 'GET', url: '/health/live' })).status, 200, 'the process itself is alive')
   const write = await inject(app, {
     method: 'POST',

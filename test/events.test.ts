@@ -46,7 +46,7 @@ t.test('events CRUD by an admin', async (t) => {
   t.equal(del.raw.body, '')
   const gone = await inject(app, { method: 'GET', url: `/api/events/${id}/`, headers: admin.auth })
   t.equal(gone.status, 404)
-  t.same(gone.body, { detail: 'Not found.' })
+  t.same(gone.body, { code: 'not_found', detail: 'Not found.' })
   const again = await inject(app, { method: 'DELETE', url: `/api/events/${id}/`, headers: admin.auth })
   t.equal(again.status, 404)
 })

@@ -52,7 +52,7 @@ t.test('GET /health answers 503 within 2 s once the database is closed; liveness
   await app.database.close()
   const r = await timed(() => inject(app, { method: 'GET', url: '/health' }))
   t.equal(r.status, 503)
-  t.same(r.body, { status: 'error', database: 'unreachable' })
+  t.same(r.body, { status: 'error', database: 'unreachable', code: 'database_unavailable' })
   t.ok(r.elapsed < BOUND_MS, `answered in ${Math.round(r.elapsed)} ms`)
   const live = await inject(app, { method: 'GET', url: '/health/live' })
   t.equal(live.status, 200)
@@ -117,7 +117,7 @@ if (process.env.TEST_DATABASE_URL) {
     relay.freeze()
     const r = await timed(() => inject(app, { method: 'GET', url: '/health' }))
     t.equal(r.status, 503)
-    t.same(r.body, { status: 'error', database: 'unreachable' })
+    t.same(r.body, { status: 'error', database: 'unreachable', code: 'database_unavailable' })
     t.ok(r.elapsed < BOUND_MS, `answered in ${Math.round(r.elapsed)} ms`)
     t.equal((await inject(app, { method: 'GET', url: '/health/live' })).status, 200, 'liveness needs no database')
 

@@ -71,6 +71,7 @@ t.test('Splunk HEC', async (t) => {
       text: 'Event field is required',
       code: 12,
       'invalid-event-number': 1,
+      vigil_code: 'validation_failed',
       detail: 'Event field is required.',
       accepted: 2,
       duplicates: 0,
@@ -88,12 +89,12 @@ t.test('Splunk HEC', async (t) => {
 
   await t.test('whole-request errors in HEC shape', async (t) => {
     const cases: [string, Record<string, string>, number, object][] = [
-      ['', splunk, 400, { text: 'No data', code: 5 }],
-      ['not json at all', splunk, 400, { text: 'Invalid data format', code: 6 }],
-      ['{"event":"x"}', {}, 401, { text: 'Token is required', code: 2 }],
-      ['{"event":"x"}', { authorization: 'Splunk 00000000-1111-2222-3333-444444444444' }, 401, { text: 'Invalid token', code: 4 }],
-      ['{"event":"x"}', analyst.auth, 403, { text: 'Invalid authorization', code: 3 }],
-      ['{"event":"x"}', { ...splunk, 'content-encoding': 'gzip' }, 400, { text: 'Invalid data format', code: 6, detail: /not valid gzip/ }]
+      ['', splunk, 400, { text: 'No data', code: 5, vigil_code: 'empty_body' }],
+      ['not json at all', splunk, 400, { text: 'Invalid data format', code: 6, vigil_code: 'malformed_request' }],
+      ['{"event":"x"}', {}, 401, { text: 'Token is required', code: 2, vigil_code: 'not_authenticated' }],
+      ['{"event":"x"}', { authorization: 'Splunk 00000000-1111-2222-3333-444444444444' }, 401, { text: 'Invalid token', code: 4, vigil_code: 'invalid_token' }],
+      ['{"event":"x"}', analyst.auth, 403, { text: 'Invalid authorization', code: 3, vigil_code: 'permission_denied' }],
+      ['{"event":"x"}', { ...splunk, 'content-encoding': 'gzip' }, 400, { text: 'Invalid data format', code: 6, vigil_code: 'malformed_request', detail: /not valid gzip/ }]
     ]
     for (const [payload, headers, status, body] of cases) {
       const r = await hec(payload, headers)
@@ -236,11 +237,11 @@ t.test('Elasticsearch _bulk and friends', async (t) => {
     t.equal(none.status, 401)
     t.equal(none.headers['x-elastic-product'], 'Elasticsearch')
     t.match(none.headers['www-authenticate'], /Basic/)
-    t.match(none.body, { error: { type: 'security_exception', root_cause: [{ type: 'security_exception', reason: String }] }, status: 401 })
+    t.match(none.body, { error: { type: 'security_exception', root_cause: [{ type: 'security_exception', reason: String }] }, status: 401, code: 'not_authenticated' })
     const wrong = await bulk('{"index":{}}\n{}\n', { authorization: `ApiKey ${b64('id:wrong')}` })
     t.match(wrong, { status: 401, body: { error: { type: 'security_exception' } } })
     const empty = await bulk('')
-    t.match(empty, { status: 400, body: { error: { type: 'parse_exception', reason: 'The request body is empty.' }, status: 400 } })
+    t.match(empty, { status: 400, body: { error: { type: 'parse_exception', reason: 'The request body is empty.' }, status: 400, code: 'empty_body' } })
     t.equal(empty.headers['x-elastic-product'], 'Elasticsearch')
     const gz = await bulk('not gzip', { ...basic, 'content-encoding': 'gzip' })
     t.match(gz, { status: 400, body: { error: { reason: /not valid gzip/ } } })

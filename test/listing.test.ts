@@ -60,7 +60,7 @@ t.test('events list: envelope, order, pagination, filters', async (t) => {
   t.match(sized.body.previous, /severity=High/, 'page links keep the filters')
 
   t.equal((await get('?page=99')).status, 404, 'a page past the end is 404')
-  t.same((await get('?page=99')).body, { detail: 'Invalid page.' })
+  t.same((await get('?page=99')).body, { code: 'not_found', detail: 'Invalid page.' })
   for (const bad of ['page=0', 'page=-1', 'page=abc', 'page_size=0', 'page_size=101', 'page_size=x']) {
     const res = await get(`?${bad}`)
     t.equal(res.status, 400, bad)

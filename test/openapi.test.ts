@@ -5,6 +5,8 @@
 // later is held to them without editing this file.
 import SwaggerParser from '@apidevtools/swagger-parser'
 import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { ERROR_CATALOGUE, ERROR_CODES } from '../src/errors.js'
 import { build, inject } from './helper.js'
 import { examplesOf, operations, schemaValidator, type Media } from './support/openapi.js'
 import { parseRouteTree, registeredRoutes, stripSlash, toFastifyPath, toOpenApiPath } from './support/routes.js'
@@ -103,6 +105,42 @@ t.test('OpenAPI document', async (t) => {
     }
   })
 
+  await t.test("every error response carries Vigil's error code enum", async (t) => {
+    let checked = 0
+    for (const [method, path, op] of ops) {
+      for (const [status, response] of Object.entries(op.responses)) {
+        if (!/^[45]\d\d$/.test(status)) continue
+        for (const [type, media] of Object.entries(response.content ?? {})) {
+          const name = `${method} ${path} ${status} (${type})`
+          const schema = media.schema as { properties?: Record<string, any>; required?: string[] } | undefined
+          const props = schema?.properties ?? {}
+          // Splunk HEC clients read `code` as Splunk's number; Vigil's code is `vigil_code` there.
+          const field = props.code?.type === 'integer' ? 'vigil_code' : 'code'
+          t.same(props[field]?.enum, ERROR_CODES, `${name}: \`${field}\` is the catalogue's enum`)
+          t.equal(props[field]?.type, 'string', `${name}: \`${field}\` is a string`)
+          if (field === 'code') t.ok(schema?.required?.includes('code'), `${name}: \`code\` is required`)
+          checked++
+        }
+      }
+    }
+    t.ok(checked >= 150, `${checked} error responses checked`)
+  })
+
+  await t.test('every array a request body may hold is bounded (maxItems), so validation errors are too', async (t) => {
+    const unbounded: string[] = []
+    const walk = (node: unknown, where: string) => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${where}[${i}]`))
+      if (node === null || typeof node !== 'object') return
+      const o = node as Record<string, unknown>
+      if (o.type === 'array' && typeof o.maxItems !== 'number') unbounded.push(where)
+      for (const [k, v] of Object.entries(o)) if (!['examples', 'example', 'enum', 'default', 'const'].includes(k)) walk(v, `${where}.${k}`)
+    }
+    for (const [method, path, op] of ops) {
+      for (const [type, media] of Object.entries(op.requestBody?.content ?? {})) walk(media.schema, `${method} ${path} (${type})`)
+    }
+    t.same(unbounded, [])
+  })
+
   await t.test('security entries agree with what each route does to an anonymous caller', async (t) => {
     const schemes = new Set(Object.keys(doc.components.securitySchemes))
     for (const [method, path, op] of ops) {
@@ -126,4 +164,10 @@ t.test('OpenAPI document', async (t) => {
       t.equal(anonymous.status, 401, `${name} refuses an anonymous call with 401`)
     }
   })
+})
+
+t.test('the README lists every error code with its status', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const listed = [...readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map(([, code, status]) => [code, Number(status)])
+  t.same(listed, Object.entries(ERROR_CATALOGUE).map(([code, { status }]) => [code, status]), 'one row per code, in catalogue order')
 })

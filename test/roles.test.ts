@@ -37,8 +37,8 @@ t.test('events and alerts role matrix', async (t) => {
       const headers = who === 'anonymous' ? {} : roles[who as keyof typeof roles].auth
       const res = await inject(app, { method: method as any, url: url(ids), headers, payload: payload as any })
       t.equal(res.status, status, `${name} as ${who}`)
-      if (status === 403) t.same(res.body, { detail: 'You do not have permission to perform this action.' })
-      if (status === 401) t.same(res.body, { detail: 'Authentication credentials were not provided.' })
+      if (status === 403) t.same(res.body, { code: 'permission_denied', detail: 'You do not have permission to perform this action.' })
+      if (status === 401) t.same(res.body, { code: 'not_authenticated', detail: 'Authentication credentials were not provided.' })
       // The bad-token case answers 401 even where the role would be refused.
       const bad = await inject(app, { method: method as any, url: url(ids), headers: { authorization: 'Bearer x.y.z' }, payload: payload as any })
       t.equal(bad.status, 401, `${name} with a bad token`)

@@ -14,6 +14,7 @@ t.test('login is rate limited per client IP, with Retry-After', async (t) => {
   t.same(statuses, [401, 401, 401, 429, 429])
   t.ok(Number(last!.headers['retry-after']) > 0, 'Retry-After says when to come back')
   t.type(last!.body.detail, 'string')
+  t.equal(last!.body.code, 'rate_limited')
   const otherIp = await inject(app, { method: 'POST', url: '/api/token/', remoteAddress: '10.9.9.9', payload: { username: 'x', password: 'wrong-password' } } as any)
   t.equal(otherIp.status, 401, 'another client is not affected')
 })
@@ -22,11 +23,14 @@ t.test('login is rate limited per username across IPs', async (t) => {
   const app = await build(t, { LOGIN_RATE_LIMIT: 3 })
   const victim = await makeUser(app, 'admin', { username: 'victim' })
   const statuses: number[] = []
+  const codes: string[] = []
   for (let i = 0; i < 4; i++) {
     const res = await inject(app, { method: 'POST', url: '/api/token/', remoteAddress: `10.0.0.${i + 1}`, payload: { username: 'VICTIM', password: 'guess-guess-guess' } } as any)
     statuses.push(res.status)
+    codes.push(res.body.code)
   }
   t.same(statuses, [401, 401, 401, 429])
+  t.same(codes, ['login_failed', 'login_failed', 'login_failed', 'rate_limited'])
   const right = await inject(app, { method: 'POST', url: '/api/token/', remoteAddress: '10.0.0.99', payload: { username: 'victim', password: victim.password } } as any)
   t.equal(right.status, 429, 'the account stays locked for the window even with the right password')
 })
@@ -51,6 +55,7 @@ t.test('input limits', async (t) => {
   const admin = await makeUser(app, 'admin')
   const longUrl = await inject(app, { method: 'GET', url: `/api/events/?source=${'a'.repeat(9000)}`, headers: admin.auth })
   t.equal(longUrl.status, 414)
+  t.equal(longUrl.body.code, 'uri_too_long')
 
   let deep: unknown = 'x'
   for (let i = 0; i < 40; i++) deep = { a: deep }
@@ -60,7 +65,7 @@ t.test('input limits', async (t) => {
 
   const big = await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { source: 's', event_type: 'anomaly', severity: 'Low', description: 'x'.repeat(5000) } })
   t.equal(big.status, 413)
-  t.same(big.body, { detail: 'The request body is too large.' })
+  t.same(big.body, { code: 'payload_too_large', detail: 'The request body is too large.' })
 
   const poisoned = await inject(app, {
     method: 'POST',

@@ -99,7 +99,7 @@ t.test('access tokens that must be refused', async (t) => {
     t.equal(res.status, 401, `authorization: "${header}"`)
   }
   const none = await inject(app, { method: 'GET', url: '/api/events/' })
-  t.same(none.body, { detail: 'Authentication credentials were not provided.' })
+  t.same(none.body, { code: 'not_authenticated', detail: 'Authentication credentials were not provided.' })
   t.match(none.headers['www-authenticate'], /Bearer/)
 })
 

@@ -170,7 +170,7 @@ t.test('the last active admin cannot be deleted, deactivated or demoted', async 
 
   for (const res of [await del(admin), await patch(admin, { is_active: false }), await patch(admin, { role: 'analyst' }), await patch(admin, { role: 'viewer', is_active: false })]) {
     t.equal(res.status, 409)
-    t.same(res.body, { detail: LAST_ADMIN })
+    t.same(res.body, { code: 'conflict', detail: LAST_ADMIN })
   }
   t.equal((await patch(admin, { email: 'boss@example.com', role: 'admin', is_active: true })).status, 200, 'other changes are fine')
 

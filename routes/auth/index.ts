@@ -4,7 +4,7 @@
 import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HttpError } from '../../src/errors.js'
+import { forbidden, HttpError } from '../../src/errors.js'
 import { errors } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import { LOGIN_FAILED } from '../../src/services/login.js'
@@ -30,7 +30,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     // Refused before the body is validated: a closed door says so whatever is sent.
     preValidation: async () => {
-      if (!app.config.REGISTRATION_ENABLED) throw new HttpError(403, REGISTRATION_DISABLED)
+      if (!app.config.REGISTRATION_ENABLED) throw forbidden(REGISTRATION_DISABLED)
     },
     handler: async (request, reply) => {
       // Role and activity are fixed by the service, never read from the request.
@@ -57,7 +57,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       handler: async (request, reply) => {
         const pair = await app.tokens.login(request.body.username, request.body.password, request.ip)
-        if (!pair) throw new HttpError(401, LOGIN_FAILED, undefined, { 'www-authenticate': 'Bearer' })
+        if (!pair) throw new HttpError('login_failed', LOGIN_FAILED, { headers: { 'www-authenticate': 'Bearer' } })
         // RFC 6749 5.1: token responses must not be cached.
         reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
         return { access_token: pair.access, token_type: 'bearer' as const, expires_in: pair.expiresIn, refresh_token: pair.refresh }
@@ -77,7 +77,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (request) => {
       const p = request.principal
       // 'self' is a user permission; an ingest key never reaches this handler.
-      if (p?.kind !== 'user') throw new HttpError(403, 'Only users have an account.')
+      if (p?.kind !== 'user') throw forbidden('Only users have an account.')
       return userOut(p)
     }
   })
@@ -94,7 +94,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (request, reply) => {
       const p = request.principal
-      if (p?.kind !== 'user') throw new HttpError(403, 'Only users have an account.')
+      if (p?.kind !== 'user') throw forbidden('Only users have an account.')
       await app.tokens.logout(request.body.refresh, { ...actorOf(request), id: p.id })
       return reply.code(204).send(null)
     }

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ingestErrorReply, IngestRefused, isBusy } from '../../plugins/ingest.js'
-import { classifyDbError, DB_UNAVAILABLE, HttpError } from '../../src/errors.js'
+import { classifyDbError, DB_UNAVAILABLE, dbUnavailable, HttpError } from '../../src/errors.js'
 import {
   BulkBody,
   BulkQuery,
@@ -53,10 +53,10 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (headers) reply.headers(headers)
     if (status === 401) reply.header('www-authenticate', 'Basic realm="vigil", ApiKey')
     const type = esType(err, status)
-    // Elasticsearch's shape for its clients, plus Vigil's `detail` so every error has one field in common.
+    // Elasticsearch's shape for its clients, plus Vigil's `code` and `detail` as in every Vigil error.
     return reply
       .code(status)
-      .send({ error: { root_cause: [{ type, reason: body.detail }], type, reason: body.detail }, status, detail: body.detail })
+      .send({ error: { root_cause: [{ type, reason: body.detail }], type, reason: body.detail }, status, code: body.code, detail: body.detail })
   })
 
   const ping = () => app.database.ping(app.config.DB_TIMEOUT_MS).then(() => true, () => false)
@@ -102,7 +102,7 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: CatHealth, ...esErrors(503) }
     },
     handler: async (request, reply) => {
-      if (!(await ping())) throw new HttpError(503, DB_UNAVAILABLE, undefined, { 'retry-after': '5' })
+      if (!(await ping())) throw dbUnavailable()
       const now = new Date()
       const row = {
         epoch: String(Math.floor(now.getTime() / 1000)),

@@ -1,5 +1,6 @@
 // Elasticsearch shapes, as the official clients, Logstash, Beats and rsyslog parse them.
 import { Type } from '@sinclair/typebox'
+import { ErrorCodeSchema } from '../../src/schemas.js'
 
 export const ES_VERSION = '8.15.0'
 
@@ -9,6 +10,7 @@ export const EsError = Type.Object(
   {
     error: Type.Object({ root_cause: Type.Array(Cause), type: Type.String(), reason: Type.String() }),
     status: Type.Integer(),
+    code: ErrorCodeSchema,
     detail: Type.String({ description: "Vigil's explanation, as in every Vigil error" })
   },
   {
@@ -20,6 +22,7 @@ export const EsError = Type.Object(
           reason: 'Authentication credentials were not provided.'
         },
         status: 401,
+        code: 'not_authenticated',
         detail: 'Authentication credentials were not provided.'
       }
     ]

@@ -3,6 +3,7 @@
 // as 503 promptly instead of hanging the probe; liveness (`/health/live`) never touches it.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ErrorCodeSchema } from '../../src/schemas.js'
 import { VERSION } from '../../src/version.js'
 
 /** How long the readiness probe waits for the database before answering 503. */
@@ -21,9 +22,10 @@ const Healthy = Type.Object(
 const Unhealthy = Type.Object(
   {
     status: Type.Literal('error'),
-    database: Type.Literal('unreachable')
+    database: Type.Literal('unreachable'),
+    code: ErrorCodeSchema
   },
-  { examples: [{ status: 'error', database: 'unreachable' }] }
+  { examples: [{ status: 'error', database: 'unreachable', code: 'database_unavailable' }] }
 )
 const Live = Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] })
 
@@ -42,7 +44,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await app.database.ping(DB_PING_TIMEOUT_MS)
       } catch (err) {
         request.log.warn({ err }, 'health check: database unreachable')
-        return reply.code(503).send({ status: 'error' as const, database: 'unreachable' as const })
+        return reply.code(503).send({ status: 'error' as const, database: 'unreachable' as const, code: 'database_unavailable' as const })
       }
       return { status: 'ok' as const, database: 'ok' as const, version: VERSION }
     }

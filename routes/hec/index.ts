@@ -4,22 +4,37 @@
 // not; the reply then says, as Splunk does, 400 with the first refused event's number.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
-import { ingestErrorReply, IngestRefused } from '../../plugins/ingest.js'
-import { UNAUTHENTICATED } from '../../src/errors.js'
+import { ingestErrorReply } from '../../plugins/ingest.js'
+import type { ErrorCode } from '../../src/errors.js'
 import { HEC_TEXT, HecBody, HecQuery, hecReplies } from './schema.js'
 
 const tags = ['compat']
 
 const reply = (code: number, extra: Record<string, unknown> = {}) => ({ text: HEC_TEXT[code], code, ...extra })
 
-/** The HEC code for a refused request. */
-function hecCode(err: FastifyError, status: number, detail: string): number {
-  if (err instanceof IngestRefused && err.reason === 'empty') return 5
-  if (status === 401) return detail === UNAUTHENTICATED ? 2 : 4
-  if (status === 403) return 3
-  if (status === 503) return 9
-  if (status >= 500) return 8
-  return 6
+/**
+ * Splunk's numeric HEC code for a refused request, from Vigil's error code. HEC clients read
+ * `code` as this number, so Vigil's own code travels beside it as `vigil_code`.
+ */
+function hecCode(code: ErrorCode): number {
+  switch (code) {
+    case 'empty_body':
+      return 5
+    case 'not_authenticated':
+      return 2
+    case 'invalid_token':
+      return 4
+    case 'permission_denied':
+      return 3
+    case 'ingest_busy':
+    case 'database_unavailable':
+    case 'transaction_conflict':
+      return 9
+    case 'internal_error':
+      return 8
+    default:
+      return 6
+  }
 }
 
 const hecRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -27,7 +42,7 @@ const hecRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { status, body, headers } = ingestErrorReply(err, request, app.config.INGEST_MAX_BODY_BYTES)
     if (headers) rep.headers(headers)
     if (status === 401) rep.header('www-authenticate', 'Splunk')
-    return rep.code(status).send(reply(hecCode(err, status, body.detail), { detail: body.detail }))
+    return rep.code(status).send(reply(hecCode(body.code), { vigil_code: body.code, detail: body.detail }))
   })
 
   for (const url of ['/', '/event', '/event/1.0']) {
@@ -57,6 +72,7 @@ const hecRoutes: FastifyPluginAsyncTypebox = async (app) => {
         return rep.code(400).send(
           reply(first.code ?? 6, {
             'invalid-event-number': first.index,
+            vigil_code: 'validation_failed',
             detail: first.detail,
             accepted: result.accepted,
             duplicates: result.duplicates,

@@ -1,5 +1,6 @@
 // Splunk HTTP Event Collector shapes: replies are {text, code}, with Splunk's codes.
 import { Type } from '@sinclair/typebox'
+import { ErrorCodeSchema } from '../../src/schemas.js'
 
 export const HEC_TEXT: Record<number, string> = {
   0: 'Success',
@@ -21,6 +22,7 @@ export const HecReply = Type.Object(
     text: Type.String(),
     code: Type.Integer({ description: 'Splunk HEC status code (0 success, 5 no data, 6 invalid data format, 9 busy, ...)' }),
     'invalid-event-number': Type.Optional(Type.Integer({ description: 'Position of the first refused event, from 0' })),
+    vigil_code: Type.Optional(ErrorCodeSchema),
     detail: Type.Optional(Type.String({ description: "Vigil's explanation" })),
     accepted: Type.Optional(Type.Integer()),
     duplicates: Type.Optional(Type.Integer()),

@@ -52,7 +52,7 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // PostgreSQL refuses NUL in text; say so instead of letting the query fail.
       if (q.search && /\p{Cc}/u.test(q.search)) {
         const msg = 'Must not contain control characters.'
-        throw new HttpError(400, `Invalid query parameter 'search': ${msg}`, { search: [msg] })
+        throw new HttpError('validation_failed', `Invalid query parameter 'search': ${msg}`, { errors: { search: [msg] } })
       }
       const p = pageRequest(q)
       const { rows, total } = await listIncidents(app.db, q, p)
@@ -136,7 +136,7 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { alert_ids, alert_id } = request.body
       if ((alert_ids === undefined) === (alert_id === undefined)) {
         const msg = 'Send either alert_ids or alert_id.'
-        throw new HttpError(400, msg, { non_field_errors: [msg] })
+        throw new HttpError('validation_failed', msg, { errors: { non_field_errors: [msg] } })
       }
       const ids = alert_ids ?? [alert_id!]
       return incidentOut(await linkAlerts(app.db, actorOf(request), request.params.id, ids))

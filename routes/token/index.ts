@@ -48,7 +48,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (request) => {
       const pair = await app.tokens.login(request.body.username, request.body.password, request.ip)
-      if (!pair) throw new HttpError(401, LOGIN_FAILED)
+      if (!pair) throw new HttpError('login_failed', LOGIN_FAILED)
       return { access: pair.access, refresh: pair.refresh }
     }
   })

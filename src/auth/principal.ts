@@ -61,7 +61,7 @@ export function principalResolver(db: Db, tokens: TokenService, principals: Prin
 
   return async function resolve(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
     const credential = readCredential(headers)
-    if (!credential) throw invalidToken(UNAUTHENTICATED)
+    if (!credential) throw invalidToken(UNAUTHENTICATED, 'not_authenticated')
     if (credential.kind === 'ingest-key') {
       const [key] = await keyByHash.execute({ hash: hashIngestKey(credential.key) })
       if (!key) throw invalidToken('Invalid or revoked API key.')

@@ -22,7 +22,7 @@ interface Waiter {
  */
 export class ClientGone extends HttpError {
   constructor() {
-    super(499, 'The client closed the connection before its request was processed.')
+    super('client_closed_request', 'The client closed the connection before its request was processed.')
   }
 }
 

@@ -50,7 +50,7 @@ type FieldErrors = Record<string, string[]>
 /** A 400 whose detail names the first bad field, like schema validation errors do. */
 function invalid(errors: FieldErrors): HttpError {
   const [field, [message]] = Object.entries(errors)[0]
-  return new HttpError(400, `Invalid body field '${field}': ${message}`, errors)
+  return new HttpError('validation_failed', `Invalid body field '${field}': ${message}`, { errors })
 }
 
 const add = (errors: FieldErrors, field: string, message: string) => (errors[field] ??= []).push(message)

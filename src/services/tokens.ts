@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { refreshTokens, users } from '../db/schema.js'
-import { HttpError, INVALID_TOKEN } from '../errors.js'
+import { forbidden, HttpError, INVALID_TOKEN } from '../errors.js'
 import { recordAudit, type Actor } from './audit.js'
 import { checkLogin } from './login.js'
 
@@ -40,8 +40,8 @@ export interface TokenOptions {
 }
 
 /** The 401 of a missing, bad or revoked credential, with the challenge RFC 6750 asks for. */
-export const invalidToken = (detail = INVALID_TOKEN) =>
-  new HttpError(401, detail, undefined, { 'www-authenticate': 'Bearer realm="api"' })
+export const invalidToken = (detail = INVALID_TOKEN, code: 'invalid_token' | 'not_authenticated' = 'invalid_token') =>
+  new HttpError(code, detail, { headers: { 'www-authenticate': 'Bearer realm="api"' } })
 
 /** Verified tokens remembered at most. */
 const VERIFIED_TOKENS = 1000
@@ -139,7 +139,7 @@ export function tokenService(db: Db, jwt: Jwt, opts: TokenOptions) {
     async logout(refreshToken: string, actor: Actor & { id: number }): Promise<void> {
       const claims = verify(refreshToken)
       if (claims.typ !== 'refresh' || !claims.fam) throw invalidToken('Token has wrong type')
-      if (Number(claims.sub) !== actor.id) throw new HttpError(403, 'This refresh token belongs to another user.')
+      if (Number(claims.sub) !== actor.id) throw forbidden('This refresh token belongs to another user.')
       await db.transaction(async (tx) => {
         await revokeFamilyRows(claims.fam!, tx)
         await recordAudit(tx, actor, { action: 'auth.logout', targetType: 'user', targetId: actor.id })
