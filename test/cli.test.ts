@@ -5,9 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { users } from '../src/db/schema.js'
 import { freshDatabaseUrl, inject, TEST_JWT_SECRET } from './helper.js'
 
 const run = promisify(execFile)
@@ -45,4 +47,12 @@ t.test('user:create', async (t) => {
   t.equal(login.status, 200, 'the new admin can log in')
   const events = await inject(app, { method: 'GET', url: '/api/events/', headers: { authorization: `Bearer ${login.body.access}` } })
   t.equal(events.status, 200, 'with the admin role')
+
+  // The suite hashes its own fixture users cheaply (test/helper.ts); a user made by the CLI, a
+  // process with the production configuration, gets the production cost.
+  const [row] = await app.db.select({ hash: users.passwordHash }).from(users).where(eq(users.username, 'alice'))
+  const m = /^\$argon2id\$v=19\$([^$]+)\$/.exec(row.hash)
+  t.ok(m, 'an argon2id hash')
+  const params = Object.fromEntries((m?.[1] ?? '').split(',').map((kv) => kv.split('=')))
+  t.same(params, { m: '65536', t: '3', p: '4' }, 'with the production parameters (64 MiB, 3 passes, 4 lanes)')
 })
