@@ -158,6 +158,9 @@ t.test('every route x every caller', async (t) => {
       const type = res.status < 400 && row.type ? row.type : /^application\/json/
       t.match(res.headers['content-type'], type, `${route} as ${caller}: content type`)
       if (res.status >= 400) t.type(res.body.detail, 'string', `${route} as ${caller}: error shape`)
+      // Refusals in DRF's words, which clients of the original compare.
+      if (res.status === 403 && row.admits !== 'public') t.equal(res.body.detail, 'You do not have permission to perform this action.', `${route} as ${caller}: 403 detail`)
+      if (res.status === 401 && caller === 'anonymous') t.equal(res.body.detail, 'Authentication credentials were not provided.', `${route} as ${caller}: 401 detail`)
     }
   }
 })
