@@ -47,7 +47,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     ingestGate: IngestGate
     /** onRequest hook for the routes that ingest: takes a slot, or refuses with 503 + Retry-After. */
-    ingestSlot(request: FastifyRequest): Promise<void>
+    ingestSlot: (request: FastifyRequest) => Promise<void>
     /** Ingests the request body in `format`, with the caller's ingest-key defaults and the limits. */
     ingest(request: FastifyRequest, format: Format, opts?: { index?: string }): Promise<IngestResult>
   }

@@ -26,10 +26,10 @@ export const DB_UNAVAILABLE = 'The database is unavailable; retry later.'
 export function driverError(
   err: unknown
 ): { code?: string; message?: string; constraint_name?: string; constraint?: string } | undefined {
-  let e: any = err
+  let e = err as { code?: unknown; cause?: unknown } | undefined
   for (let i = 0; i < 5 && e; i++) {
-    if (typeof e.code === 'string') return e
-    e = e.cause
+    if (typeof e.code === 'string') return e as { code: string }
+    e = e.cause as typeof e
   }
   return undefined
 }

@@ -36,10 +36,11 @@ export interface Database {
   close(): Promise<void>
 }
 
+// Properties, not methods: callers pass them on as plain callbacks (no `this`).
 export interface ListenHandlers {
-  onNotify(payload: string): void
-  onListen(): void
-  onLost(): void
+  onNotify: (payload: string) => void
+  onListen: () => void
+  onLost: () => void
 }
 
 export interface DatabaseOptions {
@@ -142,7 +143,7 @@ async function subscribe(url: string, connectTimeout: number, channel: string, h
   }
   const retry = () => {
     clearTimeout(timer)
-    timer = setTimeout(() => listen().catch(retry), RESUBSCRIBE_MS)
+    timer = setTimeout(() => void listen().catch(retry), RESUBSCRIBE_MS)
     timer.unref()
   }
   try {
