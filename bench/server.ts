@@ -15,7 +15,7 @@ export interface Vigil {
   pid: number
   logFile: string
   /** Resident set size now, in bytes. */
-  rss(): number
+  rss: () => number
   /** The kernel's high-water mark of the resident set since the process started, in bytes. */
   peakRss(): number
   stop(): Promise<void>
@@ -85,7 +85,7 @@ export async function startVigil(env: Record<string, string>, nodeArgs: string[]
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 60_000
   while (!(await answers(url))) {
-    if (exited !== null) throw new Error(`Vigil exited with ${exited} while starting; see ${logFile}`)
+    if (exited !== null) throw new Error(`Vigil exited with ${String(exited)} while starting; see ${logFile}`)
     if (Date.now() > deadline) {
       child.kill('SIGKILL')
       throw new Error(`Vigil did not start within 60 s; see ${logFile}`)

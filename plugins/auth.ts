@@ -56,7 +56,7 @@ async function authPlugin(app: FastifyInstance) {
     },
     { accessTtlS: config.ACCESS_TOKEN_TTL, refreshTtlS: config.REFRESH_TOKEN_TTL }
   )
-  app.decorate('tokens', { login: tokens.login, issue: tokens.issue, rotate: tokens.rotate, logout: tokens.logout })
+  app.decorate('tokens', tokens)
 
   app.decorateRequest('principal', null)
 

@@ -9,6 +9,7 @@ import type { ErrorBody } from '../src/schemas.js'
 interface AjvError {
   instancePath: string
   keyword: string
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Ajv's params differ per keyword
   params: Record<string, any>
   message?: string
   data?: unknown
@@ -23,7 +24,7 @@ const CONTEXT_NAMES: Record<string, string> = {
 
 function fieldName(e: AjvError): string {
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.')
-  if (e.keyword === 'required') return path ? `${path}.${e.params.missingProperty}` : e.params.missingProperty
+  if (e.keyword === 'required') return path ? `${path}.${String(e.params.missingProperty)}` : String(e.params.missingProperty)
   return path || 'non_field_errors'
 }
 
@@ -147,12 +148,12 @@ export function errorReply(err: FastifyError, request: FastifyRequest): ErrorRep
   }
   if (err.validation) {
     request.log.info({ validation: err.validationContext }, 'validation failed')
-    return { status: 400, body: validationBody(err.validation as AjvError[], err.validationContext) }
+    return { status: 400, body: validationBody(err.validation, err.validationContext) }
   }
   const db = classifyDbError(err)
   if (db) {
     if (db.statusCode >= 500) request.log.warn({ err }, 'database unavailable')
-    else request.log.info({ code: (err as any).code }, 'database rejected a value')
+    else request.log.info({ code: (err as { code?: unknown }).code }, 'database rejected a value')
     return reply(db.code, { detail: db.detail }, db.headers)
   }
   const status = err.statusCode ?? 500

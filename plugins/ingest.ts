@@ -67,7 +67,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     ingestGate: IngestGate
     /** onRequest hook for the routes that ingest: takes a slot, or refuses with 503 + Retry-After. */
-    ingestSlot(request: FastifyRequest, reply: FastifyReply): Promise<void>
+    ingestSlot: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Ingests the request body in `format`, with the caller's ingest-key defaults and the limits. */
     ingest(request: FastifyRequest, format: Format, opts?: { index?: string }): Promise<IngestResult>
     /** Elasticsearch: the 429 reply items for the request's body, refused for load (nothing stored). */

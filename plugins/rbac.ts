@@ -26,7 +26,7 @@ async function rbacPlugin(app: FastifyInstance) {
       route.config = { ...cfg, public: true }
       return
     }
-    throw new Error(`Route ${route.method} ${route.url} declares neither a permission nor public: true`)
+    throw new Error(`Route ${String(route.method)} ${route.url} declares neither a permission nor public: true`)
   })
 
   app.addHook('onRequest', async (request) => {

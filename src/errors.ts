@@ -73,10 +73,10 @@ export const dbUnavailable = () => new HttpError('database_unavailable', DB_UNAV
 export function driverError(
   err: unknown
 ): { code?: string; message?: string; constraint_name?: string; constraint?: string } | undefined {
-  let e: any = err
+  let e = err as { code?: unknown; cause?: unknown } | undefined
   for (let i = 0; i < 5 && e; i++) {
-    if (typeof e.code === 'string') return e
-    e = e.cause
+    if (typeof e.code === 'string') return e as { code: string }
+    e = e.cause as typeof e
   }
   return undefined
 }

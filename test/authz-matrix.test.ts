@@ -175,6 +175,9 @@ t.test('every route x every caller', async (t) => {
         if (want) t.equal(code, want, `${route} as ${caller}: code ${want}`)
         else t.equal(statusOf(code as ErrorCode), res.status, `${route} as ${caller}: code ${String(code)} goes with ${res.status}`)
       }
+      // Refusals in DRF's words, which clients of the original compare.
+      if (res.status === 403 && row.admits !== 'public') t.equal(res.body.detail, 'You do not have permission to perform this action.', `${route} as ${caller}: 403 detail`)
+      if (res.status === 401 && caller === 'anonymous') t.equal(res.body.detail, 'Authentication credentials were not provided.', `${route} as ${caller}: 401 detail`)
     }
   }
 })

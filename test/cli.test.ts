@@ -57,4 +57,11 @@ t.test('user:create', async (t) => {
   t.equal(trail[0].targetId, String(made[0].id))
   t.same(trail[0].after, { username: 'alice', email: 'alice@example.org', role: 'admin', is_active: true })
   t.notMatch(JSON.stringify(trail[0]), /argon2|a-long-enough-password/, 'without the password or its hash')
+  // The suite hashes its own fixture users cheaply (test/helper.ts); a user made by the CLI, a
+  // process with the production configuration, gets the production cost.
+  const [row] = await app.db.select({ hash: users.passwordHash }).from(users).where(eq(users.username, 'alice'))
+  const m = /^\$argon2id\$v=19\$([^$]+)\$/.exec(row.hash)
+  t.ok(m, 'an argon2id hash')
+  const params = Object.fromEntries((m?.[1] ?? '').split(',').map((kv) => kv.split('=')))
+  t.same(params, { m: '65536', t: '3', p: '4' }, 'with the production parameters (64 MiB, 3 passes, 4 lanes)')
 })

@@ -4,10 +4,16 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import postgres from 'postgres'
 import { buildApp } from '../src/app.js'
+import { useTestHashing } from '../src/auth/passwords.js'
 import { loadConfig, type ConfigSchema } from '../src/config.js'
 import type { Role, User } from '../src/db/schema.js'
 import { createUser } from '../src/services/users.js'
+import { createMigratedDatabase } from './support/pg-template.js'
 import type { Static } from '@sinclair/typebox'
+
+// Fixture users are hashed at the cheapest argon2id cost (test/cli.test.ts proves that users made
+// outside the suite get the production cost). Every test file imports this module.
+useTestHashing()
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
 
@@ -15,14 +21,16 @@ interface Teardown {
   teardown(fn: () => unknown): void
 }
 
-/** Creates an empty PostgreSQL database for one test file and drops it afterwards. */
+/**
+ * Creates a PostgreSQL database for one test and drops it afterwards: a copy of a template with
+ * every migration applied (test/support/pg-template.ts), so the app's own migration at start
+ * finds nothing to do.
+ */
 export async function freshDatabaseUrl(t: Teardown): Promise<string | undefined> {
   const base = process.env.TEST_DATABASE_URL
   if (!base) return undefined
   const name = `vigil_test_${randomBytes(6).toString('hex')}`
-  const admin = postgres(base, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database ${name}`)
-  await admin.end()
+  await createMigratedDatabase(base, name)
   t.teardown(async () => {
     const a = postgres(base, { max: 1, onnotice: () => {} })
     await a.unsafe(`drop database if exists ${name} with (force)`)
@@ -60,6 +68,9 @@ export async function build(
       DATA_DIR: 'memory://',
       // Tests log in far more often than a person; test/security.test.ts sets its own limit.
       LOGIN_RATE_LIMIT: 1000,
+      // The event-loop guard answers 503 whenever this shared machine stalls the process, which
+      // says nothing about the feature under test; test/ingest-pressure.test.ts turns it on.
+      INGEST_MAX_EVENT_LOOP_DELAY_MS: 0,
       ...(url ? { DATABASE_URL: url } : {}),
       ...overrides
     }

@@ -251,7 +251,7 @@ t.test('native bulk endpoint', async (t) => {
       { detail: 'Invalid severity "Extreme": not a known severity.' },
       { detail: /^Invalid event_type "phishing": use one of intrusion, malware, anomaly/ },
       { detail: /^Invalid host 42/ },
-      { detail: /^Invalid host "   "/ },
+      { detail: /^Invalid host " {3}"/ },
       { detail: /^Invalid occurred_at "yesterday"/ },
       { detail: 'Invalid attributes: must be a JSON object.' },
       { detail: /^Invalid id \{"nested":1\}/ },

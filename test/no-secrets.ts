@@ -12,7 +12,7 @@ export function guardedInject(t: Failer, app: FastifyInstance) {
   return async (opts: InjectOptions) => {
     const res = await inject(app, opts)
     const text = res.raw.body
-    const where = `${opts.method ?? 'GET'} ${opts.url}`
+    const where = `${opts.method ?? 'GET'} ${JSON.stringify(opts.url)}`
     if (/\$argon2/i.test(text)) t.fail(`${where}: response contains an argon2 hash`)
     if (/password_?hash/i.test(text)) t.fail(`${where}: response names a password hash`)
     if (res.status < 400 && /"password"\s*:/.test(text)) t.fail(`${where}: successful response contains a password`)

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ingestErrorReply, IngestRefused, isBusy } from '../../plugins/ingest.js'
-import { classifyDbError, DB_UNAVAILABLE, dbUnavailable, HttpError } from '../../src/errors.js'
+import { classifyDbError, dbUnavailable } from '../../src/errors.js'
 import {
   BulkBody,
   BulkQuery,

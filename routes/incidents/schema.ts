@@ -115,8 +115,8 @@ const incidentExample = {
   alert_count: 1,
   entity_count: 1,
   // The linked records' own documented examples.
-  alerts: [AlertOut.examples[0]],
-  entities: [EntityOut.examples[0]]
+  alerts: [(AlertOut.examples as unknown[])[0]],
+  entities: [(EntityOut.examples as unknown[])[0]]
 }
 
 export const IncidentOut = Type.Object(

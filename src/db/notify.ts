@@ -44,9 +44,11 @@ export interface HubLog {
   error(obj: object, msg: string): void
 }
 
+// Held in one map whatever the channel's payload type; dispatch parses with the subscription's
+// own channel, so each subscriber only ever sees its own type.
 interface Subscription {
-  channel: Channel<any>
-  handlers: Subscriber<any>
+  channel: Channel<unknown>
+  handlers: Subscriber<unknown>
   /** onReady delivered and no onGap since. */
   ready: boolean
   active: boolean
