@@ -13,8 +13,6 @@ import { eventually, inject, makeUser, TEST_JWT_SECRET } from './helper.js'
 import { memoryLog, record, watchListener, type ListenCall } from './support/notifications.js'
 import { startPrivateCluster } from './support/pg-cluster.js'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 async function setup(t: any, overrides: Record<string, unknown> = {}) {
   const cluster = await startPrivateCluster()
   t.teardown(() => cluster.destroy())
@@ -27,19 +25,38 @@ async function setup(t: any, overrides: Record<string, unknown> = {}) {
   return { cluster, app }
 }
 
-/** Runs `step` in `workers` loops while the cluster crashes (immediate stop) and comes back. */
-async function loadThroughRestart(cluster: { stop(mode: 'immediate'): Promise<void>; start(): Promise<void> }, workers: number, step: () => Promise<void>) {
+/**
+ * Runs `step` (true when its write was acknowledged) in `workers` loops while the cluster crashes
+ * (immediate stop) and comes back. Each phase lasts until what it is for has happened, not for a
+ * fixed time: writes acknowledged before the crash, writes answered while it is down, and writes
+ * acknowledged again after it is back (false if they never are, within the bound).
+ */
+async function loadThroughRestart(
+  cluster: { stop(mode: 'immediate'): Promise<void>; start(): Promise<void> },
+  workers: number,
+  step: () => Promise<boolean>
+): Promise<boolean> {
   let running = true
+  let answered = 0
+  let acknowledged = 0
   const loops = Array.from({ length: workers }, async () => {
-    while (running) await step()
+    while (running) {
+      if (await step()) acknowledged++
+      answered++
+    }
   })
-  await sleep(500)
-  await cluster.stop('immediate')
-  await sleep(500)
-  await cluster.start()
-  await sleep(1500)
-  running = false
-  await Promise.all(loops)
+  try {
+    await eventually(async () => acknowledged >= workers * 3, 30_000)
+    await cluster.stop('immediate')
+    const answeredBefore = answered
+    await eventually(async () => answered >= answeredBefore + workers * 2, 30_000)
+    await cluster.start()
+    const ackedBefore = acknowledged
+    return await eventually(async () => acknowledged >= ackedBefore + workers * 3, 30_000)
+  } finally {
+    running = false
+    await Promise.all(loops)
+  }
 }
 
 /** Every acknowledged external id of `source` is stored exactly once, each event with its one alert. */
@@ -87,11 +104,7 @@ t.test('database down: 503 within a bound, then recovery without a restart', asy
   t.equal(write.status, 503, 'writes too')
 
   await cluster.start()
-  let recovered = false
-  for (let i = 0; i < 50 && !recovered; i++) {
-    recovered = (await list()).status === 200
-    if (!recovered) await sleep(200)
-  }
+  const recovered = await eventually(async () => (await list()).status === 200, 10_000)
   t.ok(recovered, 'Vigil serves again once the database is back')
   t.match((await inject(app, { method: 'GET', url: '/health' })).body, { status: 'ok', database: 'ok' }, '/health follows')
   const after = await inject(app, {
@@ -170,7 +183,7 @@ t.test('nothing acknowledged is lost across a database restart', async (t) => {
   const acknowledged: string[] = []
   const statuses = new Map<number, number>()
   let seq = 0
-  await loadThroughRestart(cluster, 3, async () => {
+  const recovered = await loadThroughRestart(cluster, 3, async () => {
     const externalId = `e-${seq++}`
     const res = await inject(app, {
       method: 'POST',
@@ -181,7 +194,9 @@ t.test('nothing acknowledged is lost across a database restart', async (t) => {
     statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
     if (res.status === 201) acknowledged.push(externalId)
     else t.equal(res.status, 503, 'a failure during the restart is a 503, never a 500')
+    return res.status === 201
   })
+  t.ok(recovered, 'writes are acknowledged again once the database is back')
   t.ok((statuses.get(201) ?? 0) > 0, 'events were acknowledged')
   t.ok((statuses.get(503) ?? 0) > 0, 'some requests met the outage')
   await checkExactlyOnce(t, app, 'restart-test', acknowledged)
@@ -195,7 +210,7 @@ t.test('bulk ingestion across a database restart: every acknowledged record stor
   const acknowledged: string[] = []
   const statuses = new Map<number, number>()
   let batch = 0
-  await loadThroughRestart(cluster, 2, async () => {
+  const recovered = await loadThroughRestart(cluster, 2, async () => {
     const ids = Array.from({ length: 50 }, (_, i) => `b${batch}-${i}`)
     batch++
     const body = ids.map((id) => JSON.stringify({ host: 'bulk-restart', severity: 'crit', event_type: 'intrusion', message: 'x', id })).join('\n')
@@ -204,10 +219,12 @@ t.test('bulk ingestion across a database restart: every acknowledged record stor
     if (res.status === 200) {
       t.equal(res.body.accepted + res.body.duplicates, ids.length, 'an acknowledged batch accounts for every record')
       acknowledged.push(...ids)
-    } else {
-      t.equal(res.status, 503, 'a refused batch is a 503 that shippers retry, never a 500')
+      return true
     }
+    t.equal(res.status, 503, 'a refused batch is a 503 that shippers retry, never a 500')
+    return false
   })
+  t.ok(recovered, 'batches are acknowledged again once the database is back')
   t.ok((statuses.get(200) ?? 0) > 0, 'batches were acknowledged')
   t.ok((statuses.get(503) ?? 0) > 0, 'some batches met the outage')
   await checkExactlyOnce(t, app, 'bulk-restart', acknowledged)

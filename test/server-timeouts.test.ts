@@ -131,6 +131,20 @@ t.test('server timeouts', async (t) => {
     t.ok(await eventually(async () => gate.inFlight === 0, 5000), 'the slot went back when the insert ended')
     t.equal(await ingestNow(), 200)
   })
+  t.test('HTTP that Node refuses before Fastify sees it gets the JSON error shape with a code', async (t) => {
+    const big = await RawClient.open(port)
+    await big.write(head('GET', '/health/live', { 'x-filler': 'x'.repeat(20_000), connection: 'close' }))
+    const tooLarge = await big.response()
+    t.equal(tooLarge?.status, 431)
+    t.same(tooLarge?.body, { detail: 'The request headers are too large.', code: 'headers_too_large' })
+    const bad = await RawClient.open(port)
+    await bad.write('NOT HTTP AT ALL\r\n\r\n')
+    const malformed = await bad.response()
+    t.equal(malformed?.status, 400)
+    t.same(malformed?.body, { detail: 'The request is not valid HTTP.', code: 'malformed_request' })
+    await Promise.all([big.closed, bad.closed])
+    t.equal(await ingestNow(), 200, 'and the server serves on')
+  })
 })
 
 t.test('the bounds are checked often enough to hold, and must agree', async (t) => {
