@@ -277,7 +277,7 @@ if (onPostgres) {
       )
     const from = vigil.requests.length
     const busy = await send('splunk-logging busy')
-    t.same(busy, { status: 503, body: { text: 'Server is busy', code: 9, detail: 'Vigil is busy ingesting; retry later.' } })
+    t.same(busy, { status: 503, body: { text: 'Server is busy', code: 9, vigil_code: 'ingest_busy', detail: 'Vigil is busy ingesting; retry later.' } })
     t.equal(vigil.requests.slice(from).length, 1, 'sent once: maxRetries covers network errors only')
     t.match(errors, [{ message: 'Server is busy', code: 9 }], "the logger's error handler is told: the application must send it again")
     await held.release()
