@@ -69,7 +69,7 @@ export async function build(
       // Tests log in far more often than a person; test/security.test.ts sets its own limit.
       LOGIN_RATE_LIMIT: 1000,
       // The event-loop guard answers 503 whenever this shared machine stalls the process, which
-      // says nothing about the feature under test; test/ingest-pressure.test.ts turns it on.
+      // says nothing about the feature under test; the test of the guard itself (test/ingest-pressure.test.ts) turns it on.
       INGEST_MAX_EVENT_LOOP_DELAY_MS: 0,
       ...(url ? { DATABASE_URL: url } : {}),
       ...overrides

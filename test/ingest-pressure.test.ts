@@ -2,7 +2,7 @@
 // yet, so the next ingest request finds Vigil saturated.
 import { Readable } from 'node:stream'
 import t from 'tap'
-import { build, inject, makeUser } from './helper.js'
+import { build, eventually, inject, makeUser } from './helper.js'
 import { makeIngestKey } from './ingest-helper.js'
 
 /** A request body that arrives only when told to; `reading` resolves once the server starts reading it. */
@@ -104,4 +104,44 @@ t.test('with a queue, a request waits for the slot instead', async (t) => {
   const [a, b] = await Promise.all([first, second])
   t.same([a.status, a.body.accepted], [200, 1])
   t.same([b.status, b.body.accepted], [200, 1])
+})
+
+t.test('a stalled event loop refuses new ingestion until it recovers', async (t) => {
+  const app = await build(t, { INGEST_MAX_EVENT_LOOP_DELAY_MS: 100 })
+  const admin = await makeUser(app, 'admin')
+  const { key } = await makeIngestKey(app, admin, { event_type: 'anomaly', severity: 'Low' })
+  const bulk = (id: string) => inject(app, { method: 'POST', url: '/api/events/bulk', headers: { 'x-api-key': key }, payload: `{"host":"lag","message":"m","id":"${id}"}\n` })
+  const es = () => inject(app, { method: 'POST', url: '/_bulk', headers: { 'x-api-key': key }, payload: '{"create":{"_id":"lag-es"}}\n{"message":"y"}\n' })
+  const stall = (ms: number) => {
+    const until = Date.now() + ms
+    while (Date.now() < until) {
+      // Busy on purpose: the event loop must not turn while this runs.
+    }
+  }
+  t.equal((await bulk('before')).status, 200, 'served while the loop is responsive')
+
+  // under-pressure samples the loop's delay on a timer: stall until a sample has seen it.
+  let refused: Awaited<ReturnType<typeof bulk>> | undefined
+  for (let i = 0; i < 20 && !refused; i++) {
+    stall(400)
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    const res = await bulk(`during-${i}`)
+    if (res.status === 503) refused = res
+    else t.equal(res.status, 200, 'a request the guard let through is stored')
+  }
+  t.ok(refused, 'a stalled loop refuses new ingestion')
+  t.match(refused?.body, { code: 'ingest_busy', detail: /event loop/ })
+  t.equal(refused?.headers['retry-after'], '2')
+  let items: Awaited<ReturnType<typeof es>> | undefined
+  for (let i = 0; i < 20 && !items; i++) {
+    stall(400)
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    const res = await es()
+    t.equal(res.status, 200, '_bulk answers 200 either way, as Elasticsearch does')
+    if (res.body.errors) items = res
+  }
+  t.match(items?.body.items, [{ create: { status: 429, error: { type: 'es_rejected_execution_exception' } } }], '_bulk says so in its items, which shippers retry')
+
+  const recovered = await eventually(async () => (await bulk('after')).status === 200, 10_000)
+  t.ok(recovered, 'once the loop is responsive again, ingestion is served')
 })
