@@ -14,11 +14,17 @@ declare module 'fastify' {
   }
 }
 
-async function dbPlugin(app: FastifyInstance) {
+export interface DbPluginOptions {
+  /** See DatabaseOptions.image: a PGlite data directory to start from (tests). */
+  pgliteImage?: Blob
+}
+
+async function dbPlugin(app: FastifyInstance, opts: DbPluginOptions) {
   const { config } = app
   const database = await openDatabase({
     url: config.DATABASE_URL,
     dataDir: config.DATA_DIR,
+    image: opts.pgliteImage,
     poolMax: config.DB_POOL_MAX,
     timeoutMs: config.DB_TIMEOUT_MS
   })

@@ -161,13 +161,18 @@ export interface BuildOptions {
   config: Config
   /** Where log lines go (stdout by default); tests read them to prove secrets stay out. */
   logStream?: { write(msg: string): void }
+  /**
+   * An in-memory PGlite starts from this data directory instead of an empty cluster (initdb costs
+   * seconds); the suite passes one already migrated. Migrations still run at start, as always.
+   */
+  pgliteImage?: Blob
 }
 
-export async function buildApp({ config, logStream }: BuildOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, logStream, pgliteImage }: BuildOptions): Promise<FastifyInstance> {
   const app = createServer(config, logStream)
   await app.register(configPlugin, { config })
   await app.register(securityPlugin)
-  await app.register(dbPlugin)
+  await app.register(dbPlugin, { pgliteImage })
   await app.register(authPlugin)
   await app.register(rbacPlugin)
   await app.register(errorsPlugin)

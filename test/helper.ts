@@ -9,6 +9,7 @@ import { loadConfig, type ConfigSchema } from '../src/config.js'
 import type { Role, User } from '../src/db/schema.js'
 import { createUser } from '../src/services/users.js'
 import { createMigratedDatabase } from './support/pg-template.js'
+import { migratedPgliteImage } from './support/pglite-image.js'
 import type { Static } from '@sinclair/typebox'
 
 // Fixture users are hashed at the cheapest argon2id cost (test/cli.test.ts proves that users made
@@ -75,7 +76,7 @@ export async function build(
       ...overrides
     }
   )
-  const app = await buildApp({ config, logStream })
+  const app = await buildApp({ config, logStream, pgliteImage: url ? undefined : await migratedPgliteImage() })
   // Registered after the database teardown, so it runs first (tap runs teardowns in reverse).
   t.teardown(() => app.close())
   return app

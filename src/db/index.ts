@@ -55,13 +55,18 @@ export interface DatabaseOptions {
   url?: string
   /** PGlite data directory; `memory://` keeps it in memory (tests). */
   dataDir?: string
+  /**
+   * PGlite in memory only: start from this data directory (a `dumpDataDir()` tarball) instead of
+   * running initdb, which costs seconds per database. The suite passes a migrated empty one.
+   */
+  image?: Blob
   poolMax?: number
   /** Bounds on connecting and on each statement, so a dead database gives errors, not hangs. */
   timeoutMs?: number
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url, opts) : openPglite(opts.dataDir ?? './data')
+  return opts.url ? openPostgres(opts.url, opts) : openPglite(opts.dataDir ?? './data', opts.image)
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -151,10 +156,10 @@ function openPostgresListener(url: string, connectTimeout: number, events: Liste
   }
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, image?: Blob): Promise<Database> {
   let client: PGlite
   if (dataDir.startsWith('memory://')) {
-    client = new PGlite()
+    client = new PGlite(image ? { loadDataDir: image } : {})
   } else {
     const dir = resolve(dataDir, 'pglite')
     mkdirSync(dir, { recursive: true })

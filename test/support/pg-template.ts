@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { MIGRATIONS_DIR, openDatabase } from '../../src/db/index.js'
 
-function migrationsHash(): string {
+export function migrationsHash(): string {
   const hash = createHash('sha256')
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
