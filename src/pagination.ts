@@ -9,13 +9,13 @@ import { notFound } from './errors.js'
 export const DEFAULT_PAGE_SIZE = 20
 export const MAX_PAGE_SIZE = 100
 
-export interface PageRequest {
+interface PageRequest {
   page: number
   pageSize: number
   offset: number
 }
 
-export function pageRequest(query: { page?: number; page_size?: number }): PageRequest {
+function pageRequest(query: { page?: number; page_size?: number }): PageRequest {
   const page = query.page ?? 1
   const pageSize = Math.min(query.page_size ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
   return { page, pageSize, offset: (page - 1) * pageSize }
@@ -39,7 +39,7 @@ export interface PageEnvelope<T> {
 }
 
 /** Wraps one page of results. A page past the last one is a 404, as in DRF. */
-export function envelope<T>(request: PageLocation, p: PageRequest, count: number, results: T[]): PageEnvelope<T> {
+function envelope<T>(request: PageLocation, p: PageRequest, count: number, results: T[]): PageEnvelope<T> {
   if (p.page > 1 && p.offset >= count) throw notFound('Invalid page.')
   return {
     count,
@@ -49,17 +49,34 @@ export function envelope<T>(request: PageLocation, p: PageRequest, count: number
   }
 }
 
+/** The query parameters every list takes. */
+export interface PageParams {
+  page?: number
+  page_size?: number
+}
+
+/** What a list reads: a table, a filter over it, and the column it is newest-first by. */
+export interface PageSource<T extends PgTable & { id: PgColumn }> {
+  table: T
+  where: SQL | undefined
+  newest: PgColumn
+}
+
 /**
- * One page of a table, newest first by `newest` with the id as tie-breaker, and the count over
- * the same filter, so `count` always describes the pages.
+ * The one way a list is read: one page of a table, newest first by `newest` with the id as
+ * tie-breaker, the count over the same filter (so `count` always describes the pages), and the
+ * envelope with links relative to where the list was asked for. Every list service calls this, so
+ * how pages are cut is decided here alone.
  */
-export async function selectPage<T extends PgTable & { id: PgColumn }>(
+export async function listPage<T extends PgTable & { id: PgColumn }, V>(
   db: Db,
-  table: T,
-  where: SQL | undefined,
-  newest: PgColumn,
-  p: PageRequest
-): Promise<{ rows: T['$inferSelect'][]; total: number }> {
+  at: PageLocation,
+  query: PageParams,
+  source: PageSource<T>,
+  map: (rows: T['$inferSelect'][]) => V[] | Promise<V[]>
+): Promise<PageEnvelope<V>> {
+  const p = pageRequest(query)
+  const { table, where, newest } = source
   const [rows, [{ total }]] = await Promise.all([
     db
       .select()
@@ -70,5 +87,5 @@ export async function selectPage<T extends PgTable & { id: PgColumn }>(
       .offset(p.offset),
     db.select({ total: count() }).from(table as PgTable).where(where)
   ])
-  return { rows: rows as T['$inferSelect'][], total }
+  return envelope(at, p, total, await map(rows as T['$inferSelect'][]))
 }

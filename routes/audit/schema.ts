@@ -1,7 +1,6 @@
 // Audit schemas: the query and the entry shape (the allow-list of what leaves the server).
 import { Type } from '@sinclair/typebox'
 import { IsoDate, PageQuery, Timestamp } from '../../src/schemas.js'
-import type { AuditRecord } from '../../src/services/audit.js'
 
 const Json = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])
 
@@ -45,17 +44,4 @@ export const AuditQuery = Type.Object({
   target_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   created_after: Type.Optional(IsoDate),
   created_before: Type.Optional(IsoDate)
-})
-
-export const auditOut = (r: AuditRecord) => ({
-  id: r.id,
-  created_at: r.createdAt.toISOString(),
-  actor_id: r.actorId,
-  actor: r.actor,
-  action: r.action,
-  target_type: r.targetType,
-  target_id: r.targetId,
-  before: (r.before ?? null) as Record<string, unknown> | null,
-  after: (r.after ?? null) as Record<string, unknown> | null,
-  ip: r.ip
 })

@@ -9,7 +9,7 @@ import { errors } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import { LOGIN_FAILED } from '../../src/services/login.js'
 import { registerUser } from '../../src/services/users.js'
-import { userOut } from '../users/schema.js'
+import { userOut } from '../../src/services/users.js'
 import { LogoutBody, RegisterBody, TokenRequest, TokenResponse, UserOut } from './schema.js'
 
 const tags = ['auth']

@@ -4,14 +4,15 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../../src/errors.js'
-import { envelope, pageRequest } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import {
   addEntity,
   createIncident,
   deleteIncident,
+  entityOut,
   getIncident,
+  incidentOut,
   linkAlerts,
   listIncidents,
   removeEntity,
@@ -22,11 +23,9 @@ import {
   AlertLinkParams,
   EntityBody,
   EntityOut,
-  entityOut,
   EntityParams,
   IncidentBody,
   IncidentOut,
-  incidentOut,
   IncidentPatch,
   IncidentQuery,
   LinkBody
@@ -47,17 +46,7 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: IncidentQuery,
       response: { 200: Page(IncidentOut), ...errors(400, 401, 403, 404) }
     },
-    handler: async (request) => {
-      const q = request.query
-      // PostgreSQL refuses NUL in text; say so instead of letting the query fail.
-      if (q.search && /\p{Cc}/u.test(q.search)) {
-        const msg = 'Must not contain control characters.'
-        throw new HttpError('validation_failed', `Invalid query parameter 'search': ${msg}`, { errors: { search: [msg] } })
-      }
-      const p = pageRequest(q)
-      const { rows, total } = await listIncidents(app.db, q, p)
-      return envelope(request, p, total, rows.map(incidentOut))
-    }
+    handler: (request) => listIncidents(app.db, request.query, request)
   })
 
   app.post('/', {

@@ -2,11 +2,9 @@
 // allow-list of what leaves the server. Entity values are checked per type by
 // src/services/entities.ts after the schema has checked their shape.
 import { Type } from '@sinclair/typebox'
-import { ENTITY_TYPES, type IncidentEntity } from '../../src/db/schema.js'
+import { ENTITY_TYPES } from '../../src/db/schema.js'
 import { Description, IdParam, IncidentStatus, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
-import { alertOut } from '../../src/services/alerts.js'
 import { ENTITY_RULES, MAX_ENTITY_VALUE } from '../../src/services/entities.js'
-import type { IncidentView } from '../../src/services/incidents.js'
 import { AlertOut } from '../alerts/schema.js'
 
 export const MAX_TITLE = 200
@@ -151,27 +149,3 @@ export const IncidentQuery = Type.Object({
 
 export const AlertLinkParams = Type.Object({ id: IdParam, alert_id: IdParam })
 export const EntityParams = Type.Object({ id: IdParam, entity_id: IdParam })
-
-export const entityOut = (e: IncidentEntity) => ({
-  id: e.id,
-  type: e.type,
-  value: e.value,
-  created_at: e.createdAt.toISOString()
-})
-
-export const incidentOut = (i: IncidentView) => ({
-  id: i.id,
-  title: i.title,
-  description: i.description,
-  severity: i.severity,
-  status: i.status,
-  assignee: i.assigneeId,
-  assignee_username: i.assigneeUsername,
-  created_by: i.createdById,
-  created_at: i.createdAt.toISOString(),
-  updated_at: i.updatedAt.toISOString(),
-  alert_count: i.alerts.length,
-  entity_count: i.entities.length,
-  alerts: i.alerts.map(alertOut),
-  entities: i.entities.map(entityOut)
-})

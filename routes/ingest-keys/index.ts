@@ -1,11 +1,10 @@
 // /api/ingest-keys: admins create, list and revoke the machine credentials of log shippers.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { envelope, pageRequest } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
-import { createIngestKey, getIngestKey, listIngestKeys, revokeIngestKey } from '../../src/services/ingest-keys.js'
-import { IngestKeyCreate, IngestKeyCreated, IngestKeyOut, ingestKeyOut, IngestKeyQuery } from './schema.js'
+import { createIngestKey, getIngestKey, ingestKeyOut, listIngestKeys, revokeIngestKey } from '../../src/services/ingest-keys.js'
+import { IngestKeyCreate, IngestKeyCreated, IngestKeyOut, IngestKeyQuery } from './schema.js'
 
 const tags = ['ingest']
 
@@ -38,11 +37,7 @@ const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: IngestKeyQuery,
       response: { 200: Page(IngestKeyOut), ...errors(400, 401, 403, 404) }
     },
-    handler: async (request) => {
-      const p = pageRequest(request.query)
-      const { rows, total } = await listIngestKeys(app.db, request.query, p)
-      return envelope(request, p, total, rows.map(ingestKeyOut))
-    }
+    handler: (request) => listIngestKeys(app.db, request.query, request)
   })
 
   app.get('/:id', {

@@ -1,6 +1,5 @@
 // Ingest key schemas. The secret appears in one response only: the 201 of its creation.
 import { Type } from '@sinclair/typebox'
-import type { IngestKey } from '../../src/db/schema.js'
 import { EventTypeSchema, NullableTimestamp, PageQuery, Severity, Source, Timestamp } from '../../src/schemas.js'
 
 export const KeyDefaults = Type.Object(
@@ -73,15 +72,4 @@ export const IngestKeyOut = Type.Object(
 export const IngestKeyQuery = Type.Object({
   ...PageQuery,
   revoked: Type.Optional(Type.Boolean({ description: 'true: only revoked keys; false: only active keys' }))
-})
-
-export const ingestKeyOut = (k: IngestKey) => ({
-  id: k.id,
-  name: k.name,
-  prefix: k.prefix,
-  defaults: (k.defaults ?? {}) as Record<string, string>,
-  created_by: k.createdById,
-  created_at: k.createdAt.toISOString(),
-  last_used_at: k.lastUsedAt ? k.lastUsedAt.toISOString() : null,
-  revoked_at: k.revokedAt ? k.revokedAt.toISOString() : null
 })

@@ -4,11 +4,10 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RequestIdentity } from '../../src/auth/principal.js'
-import { envelope, pageRequest } from '../../src/pagination.js'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
-import { createUser, deleteUser, getUser, listUsers, updateUser } from '../../src/services/users.js'
-import { UserCreate, UserOut, userOut, UserPatch, UserQuery } from './schema.js'
+import { createUser, deleteUser, getUser, listUsers, updateUser, userOut } from '../../src/services/users.js'
+import { UserCreate, UserOut, UserPatch, UserQuery } from './schema.js'
 
 const tags = ['users']
 
@@ -28,12 +27,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: UserQuery,
       response: { 200: Page(UserOut), ...errors(400, 401, 403, 404) }
     },
-    handler: async (request) => {
-      const q = request.query
-      const p = pageRequest(q)
-      const { rows, total } = await listUsers(app.db, { role: q.role, isActive: q.is_active, search: q.search }, p)
-      return envelope(request, p, total, rows.map(userOut))
-    }
+    handler: (request) => listUsers(app.db, request.query, request)
   })
 
   app.post('/', {

@@ -1,7 +1,7 @@
 // User schemas: the public user shape (the allow-list of what leaves the server: never a password
 // or its hash) and the request shapes of the admin API, reused by /api/auth.
 import { Type } from '@sinclair/typebox'
-import { ROLES, type User } from '../../src/db/schema.js'
+import { ROLES } from '../../src/db/schema.js'
 import { PageQuery, RoleSchema, StringEnum, Timestamp } from '../../src/schemas.js'
 import { MAX_PASSWORD } from '../../src/services/users.js'
 
@@ -75,14 +75,4 @@ export const UserQuery = Type.Object({
   search: Type.Optional(
     Type.String({ minLength: 1, maxLength: 254, description: 'Case-insensitive substring of the username or email' })
   )
-})
-
-/** The fields a user is shown with: never the password hash or the token version. */
-export const userOut = (u: Pick<User, 'id' | 'username' | 'email' | 'role' | 'isActive' | 'createdAt'>) => ({
-  id: u.id,
-  username: u.username,
-  email: u.email,
-  role: u.role,
-  is_active: u.isActive,
-  created_at: u.createdAt.toISOString()
 })

@@ -20,7 +20,7 @@ import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { alerts, events, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
 import { conflict, notFound } from '../errors.js'
-import { envelope, pageRequest, selectPage, type PageLocation, type PageEnvelope } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
 import { getById } from '../db/queries.js'
 import { recordAudit, type Actor } from './audit.js'
 
@@ -224,9 +224,7 @@ export async function updateAlert(db: Db, actor: Actor, id: number, change: { st
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-export interface AlertFilter {
-  page?: number
-  page_size?: number
+export interface AlertFilter extends PageParams {
   severity?: Severity
   status?: AlertStatus
   event_type?: EventType
@@ -237,7 +235,6 @@ export interface AlertFilter {
 
 /** One page of alerts, newest first (created_at, then id); filters combine with AND. */
 export async function listAlerts(db: Db, q: AlertFilter, at: PageLocation): Promise<PageEnvelope<AlertView>> {
-  const p = pageRequest(q)
   const where = and(
     q.severity ? eq(alerts.severity, q.severity) : undefined,
     q.status ? eq(alerts.status, q.status) : undefined,
@@ -246,8 +243,7 @@ export async function listAlerts(db: Db, q: AlertFilter, at: PageLocation): Prom
     q.created_after ? gte(alerts.createdAt, new Date(q.created_after)) : undefined,
     q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined
   )
-  const { rows, total } = await selectPage(db, alerts, where, alerts.createdAt, p)
-  return envelope(at, p, total, rows.map(alertOut))
+  return listPage(db, at, q, { table: alerts, where, newest: alerts.createdAt }, (rows) => rows.map(alertOut))
 }
 
 /** One alert, or a 404. */

@@ -4,7 +4,7 @@
 import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { auditLog } from '../db/schema.js'
-import { selectPage, type PageRequest } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
 
 export interface Actor {
   id?: number | null
@@ -36,27 +36,42 @@ export async function recordAudit(db: Db | Tx, actor: Actor, entry: AuditEntry):
 
 export type AuditRecord = typeof auditLog.$inferSelect
 
-export interface AuditFilter {
+export const auditOut = (r: AuditRecord) => ({
+  id: r.id,
+  created_at: r.createdAt.toISOString(),
+  actor_id: r.actorId,
+  actor: r.actor,
+  action: r.action,
+  target_type: r.targetType,
+  target_id: r.targetId,
+  before: (r.before ?? null) as Record<string, unknown> | null,
+  after: (r.after ?? null) as Record<string, unknown> | null,
+  ip: r.ip
+})
+
+export type AuditView = ReturnType<typeof auditOut>
+
+export interface AuditFilter extends PageParams {
   action?: string
   /** Matched regardless of letter case, as usernames are. */
   actor?: string
-  actorId?: number
-  targetType?: string
-  targetId?: string
-  createdAfter?: Date
-  createdBefore?: Date
+  actor_id?: number
+  target_type?: string
+  target_id?: string
+  created_after?: string
+  created_before?: string
 }
 
 /** One page of the trail, newest first; filters combine with AND. */
-export async function listAudit(db: Db, f: AuditFilter, p: PageRequest): Promise<{ rows: AuditRecord[]; total: number }> {
+export async function listAudit(db: Db, f: AuditFilter, at: PageLocation): Promise<PageEnvelope<AuditView>> {
   const where = and(
     f.action ? eq(auditLog.action, f.action) : undefined,
     f.actor ? eq(sql`lower(${auditLog.actor})`, f.actor.toLowerCase()) : undefined,
-    f.actorId ? eq(auditLog.actorId, f.actorId) : undefined,
-    f.targetType ? eq(auditLog.targetType, f.targetType) : undefined,
-    f.targetId ? eq(auditLog.targetId, f.targetId) : undefined,
-    f.createdAfter ? gte(auditLog.createdAt, f.createdAfter) : undefined,
-    f.createdBefore ? lte(auditLog.createdAt, f.createdBefore) : undefined
+    f.actor_id ? eq(auditLog.actorId, f.actor_id) : undefined,
+    f.target_type ? eq(auditLog.targetType, f.target_type) : undefined,
+    f.target_id ? eq(auditLog.targetId, f.target_id) : undefined,
+    f.created_after ? gte(auditLog.createdAt, new Date(f.created_after)) : undefined,
+    f.created_before ? lte(auditLog.createdAt, new Date(f.created_before)) : undefined
   )
-  return selectPage(db, auditLog, where, auditLog.createdAt, p)
+  return listPage(db, at, f, { table: auditLog, where, newest: auditLog.createdAt }, (rows) => rows.map(auditOut))
 }

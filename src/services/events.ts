@@ -8,7 +8,7 @@ import { events, type Event, type EventType, type Severity } from '../db/schema.
 import { badRequest, conflict, notFound } from '../errors.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
 import type { EventRow } from '../ingest/map.js'
-import { envelope, pageRequest, selectPage, type PageEnvelope, type PageLocation } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
 import { followEvent, raiseForEvent } from './alerts.js'
 
 /** The one mapper: what an event looks like to API clients (routes/events/schema.ts EventOut). */
@@ -129,9 +129,7 @@ export async function getEvent(db: Db, id: number): Promise<EventView> {
   return eventOut(await getById(db, events, id))
 }
 
-export interface EventFilter {
-  page?: number
-  page_size?: number
+export interface EventFilter extends PageParams {
   severity?: Severity
   event_type?: EventType
   source?: string
@@ -141,7 +139,6 @@ export interface EventFilter {
 
 /** One page of events, newest first (timestamp, then id); filters combine with AND. */
 export async function listEvents(db: Db, q: EventFilter, at: PageLocation): Promise<PageEnvelope<EventView>> {
-  const p = pageRequest(q)
   const where = and(
     q.severity ? eq(events.severity, q.severity) : undefined,
     q.event_type ? eq(events.eventType, q.event_type) : undefined,
@@ -149,6 +146,5 @@ export async function listEvents(db: Db, q: EventFilter, at: PageLocation): Prom
     q.timestamp_after ? gte(events.timestamp, new Date(q.timestamp_after)) : undefined,
     q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined
   )
-  const { rows, total } = await selectPage(db, events, where, events.timestamp, p)
-  return envelope(at, p, total, rows.map(eventOut))
+  return listPage(db, at, q, { table: events, where, newest: events.timestamp }, (rows) => rows.map(eventOut))
 }

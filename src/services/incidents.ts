@@ -18,7 +18,8 @@ import {
   type Severity
 } from '../db/schema.js'
 import { conflict, HttpError, isUniqueViolation, notFound } from '../errors.js'
-import { selectPage, type PageRequest } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
+import { alertOut } from './alerts.js'
 import { recordAudit, type Actor } from './audit.js'
 import { validateEntity } from './entities.js'
 
@@ -44,6 +45,33 @@ export interface IncidentView extends Incident {
   alerts: Alert[]
   entities: IncidentEntity[]
 }
+
+// The mappers: what an incident and an entity look like to API clients
+// (routes/incidents/schema.ts IncidentOut and EntityOut).
+
+export const entityOut = (e: IncidentEntity) => ({
+  id: e.id,
+  type: e.type,
+  value: e.value,
+  created_at: e.createdAt.toISOString()
+})
+
+export const incidentOut = (i: IncidentView) => ({
+  id: i.id,
+  title: i.title,
+  description: i.description,
+  severity: i.severity,
+  status: i.status,
+  assignee: i.assigneeId,
+  assignee_username: i.assigneeUsername,
+  created_by: i.createdById,
+  created_at: i.createdAt.toISOString(),
+  updated_at: i.updatedAt.toISOString(),
+  alert_count: i.alerts.length,
+  entity_count: i.entities.length,
+  alerts: i.alerts.map(alertOut),
+  entities: i.entities.map(entityOut)
+})
 
 type FieldErrors = Record<string, string[]>
 
@@ -137,7 +165,7 @@ export async function hydrate(db: Db | Tx, rows: Incident[]): Promise<IncidentVi
   return rows.map((r) => views.get(r.id)!)
 }
 
-export interface IncidentFilter {
+export interface IncidentFilter extends PageParams {
   status?: IncidentStatus
   severity?: Severity
   assignee?: number
@@ -146,16 +174,22 @@ export interface IncidentFilter {
 }
 
 /** One page of incidents, newest first, each with its alerts, entities and assignee name. */
-export async function listIncidents(db: Db, f: IncidentFilter, p: PageRequest): Promise<{ rows: IncidentView[]; total: number }> {
+export async function listIncidents(db: Db, f: IncidentFilter, at: PageLocation): Promise<PageEnvelope<ReturnType<typeof incidentOut>>> {
+  // PostgreSQL refuses NUL in text; say so instead of letting the query fail.
+  if (f.search && /\p{Cc}/u.test(f.search)) {
+    const msg = 'Must not contain control characters.'
+    throw new HttpError('validation_failed', `Invalid query parameter 'search': ${msg}`, { errors: { search: [msg] } })
+  }
   const where = and(
     f.status ? eq(incidents.status, f.status) : undefined,
     f.severity ? eq(incidents.severity, f.severity) : undefined,
     f.assignee ? eq(incidents.assigneeId, f.assignee) : undefined,
     f.search ? ilike(incidents.title, containing(f.search)) : undefined
   )
-  const { rows, total } = await selectPage(db, incidents, where, incidents.createdAt, p)
   // Alerts, entities and assignee names for the whole page: one query each, not one per incident.
-  return { rows: await hydrate(db, rows), total }
+  return listPage(db, at, f, { table: incidents, where, newest: incidents.createdAt }, async (rows) =>
+    (await hydrate(db, rows)).map(incidentOut)
+  )
 }
 
 export async function getIncident(db: Db | Tx, id: number): Promise<IncidentView> {

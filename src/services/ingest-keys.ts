@@ -6,7 +6,7 @@ import type { Db } from '../db/index.js'
 import { ingestKeys, type EventType, type IngestKey, type Severity } from '../db/schema.js'
 import { getById } from '../db/queries.js'
 import { notFound } from '../errors.js'
-import { selectPage, type PageRequest } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
 import { recordAudit, type Actor } from './audit.js'
 
 export interface IngestKeyDefaults {
@@ -36,10 +36,24 @@ export async function createIngestKey(
   })
 }
 
+/** What a key is shown with: its prefix, never its secret or the secret's hash. */
+export const ingestKeyOut = (k: IngestKey) => ({
+  id: k.id,
+  name: k.name,
+  prefix: k.prefix,
+  defaults: (k.defaults ?? {}) as Record<string, string>,
+  created_by: k.createdById,
+  created_at: k.createdAt.toISOString(),
+  last_used_at: k.lastUsedAt ? k.lastUsedAt.toISOString() : null,
+  revoked_at: k.revokedAt ? k.revokedAt.toISOString() : null
+})
+
+export type IngestKeyView = ReturnType<typeof ingestKeyOut>
+
 /** One page of keys, newest first; `revoked` picks revoked (true) or active (false) keys only. */
-export async function listIngestKeys(db: Db, f: { revoked?: boolean }, p: PageRequest): Promise<{ rows: IngestKey[]; total: number }> {
+export async function listIngestKeys(db: Db, f: PageParams & { revoked?: boolean }, at: PageLocation): Promise<PageEnvelope<IngestKeyView>> {
   const where = f.revoked === undefined ? undefined : f.revoked ? isNotNull(ingestKeys.revokedAt) : isNull(ingestKeys.revokedAt)
-  return selectPage(db, ingestKeys, where, ingestKeys.createdAt, p)
+  return listPage(db, at, f, { table: ingestKeys, where, newest: ingestKeys.createdAt }, (rows) => rows.map(ingestKeyOut))
 }
 
 export const getIngestKey = (db: Db, id: number): Promise<IngestKey> => getById(db, ingestKeys, id)

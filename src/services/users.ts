@@ -9,7 +9,7 @@ import type { Db, Tx } from '../db/index.js'
 import { containing } from '../db/queries.js'
 import { refreshTokens, users, type Role, type User } from '../db/schema.js'
 import { badRequest, conflict, HttpError, isUniqueViolation, notFound } from '../errors.js'
-import { selectPage, type PageRequest } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
 import { recordAudit, type Actor } from './audit.js'
 
 /** Longest password accepted; argon2 hashes any length, but a body limit of our own is kinder. */
@@ -113,22 +113,34 @@ export async function registerUser(
   })
 }
 
-export interface UserFilter {
+/** The fields a user is shown with: never the password hash or the token version. */
+export const userOut = (u: Pick<User, 'id' | 'username' | 'email' | 'role' | 'isActive' | 'createdAt'>) => ({
+  id: u.id,
+  username: u.username,
+  email: u.email,
+  role: u.role,
+  is_active: u.isActive,
+  created_at: u.createdAt.toISOString()
+})
+
+export type UserView = ReturnType<typeof userOut>
+
+export interface UserFilter extends PageParams {
   role?: Role
-  isActive?: boolean
+  is_active?: boolean
   /** Case-insensitive substring of the username or email. */
   search?: string
 }
 
 /** One page of users, newest first; filters combine with AND. */
-export async function listUsers(db: Db, f: UserFilter, p: PageRequest): Promise<{ rows: User[]; total: number }> {
+export async function listUsers(db: Db, f: UserFilter, at: PageLocation): Promise<PageEnvelope<UserView>> {
   const pattern = f.search !== undefined ? containing(f.search) : undefined
   const where = and(
     f.role ? eq(users.role, f.role) : undefined,
-    f.isActive !== undefined ? eq(users.isActive, f.isActive) : undefined,
+    f.is_active !== undefined ? eq(users.isActive, f.is_active) : undefined,
     pattern ? or(ilike(users.username, pattern), ilike(users.email, pattern)) : undefined
   )
-  return selectPage(db, users, where, users.createdAt, p)
+  return listPage(db, at, f, { table: users, where, newest: users.createdAt }, (rows) => rows.map(userOut))
 }
 
 export async function getUser(db: Db, id: number): Promise<User> {
