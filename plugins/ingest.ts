@@ -81,6 +81,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route answers "busy" in its reply body: a busy refusal is recorded, not thrown. */
     busyInBody?: boolean
+    /** An ingestion route: while the server shuts down it answers with its own "busy" reply. */
+    ingestion?: boolean
   }
 }
 
@@ -100,6 +102,13 @@ async function ingestPlugin(app: FastifyInstance) {
   app.decorate('ingestGate', gate)
   app.decorateRequest('ingestSlot', null)
   app.decorateRequest('ingestBusy', null)
+  // While the server shuts down, the gate refuses every new request, so each ingestion route
+  // answers with the "busy" reply its shippers retry (a 200 with 429 items on _bulk) instead of
+  // the plain 503 the rest of the API gets (src/app.ts), which rsyslog 8.2302 would not retry.
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, ingestion: true }
+  })
+  app.addHook('preClose', async () => gate.shutDown())
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.INGEST_MAX_BODY_BYTES }, (_request, body, done) => {
@@ -154,7 +163,7 @@ async function ingestPlugin(app: FastifyInstance) {
       reply.hijack()
       return
     }
-    if (!slot) throw busy('busy ingesting')
+    if (!slot) throw busy(gate.shuttingDown ? 'shutting down' : 'busy ingesting')
     request.ingestSlot = slot
   })
   // last_used_at is informative: written at most once a minute per key and process.

@@ -28,7 +28,7 @@ import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
-import { statusOf, type ErrorCode } from './errors.js'
+import { HttpError, statusOf, type ErrorCode } from './errors.js'
 import { ensureBootstrapAdmin } from './services/users.js'
 import { boundArrays } from './validation.js'
 
@@ -119,7 +119,8 @@ export function createServer(config: Config, logStream?: { write(msg: string): v
     bodyLimit: config.BODY_LIMIT,
     trustProxy: config.TRUST_PROXY,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    return503OnClosing: true,
+    // Fastify's own 503 while closing has no error code; the onRequest hook below answers instead.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
     keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
@@ -149,6 +150,15 @@ export function createServer(config: Config, logStream?: { write(msg: string): v
     closing = true
   })
   // Callback style, like the other per-request hooks that never wait: no promise per request.
+  // A request that arrives while closing (on a connection that was busy when the shutdown began)
+  // is refused before any work, as Fastify's return503OnClosing would, with the error shape.
+  // Ingestion routes go on to their gate, which refuses them in the shape their shippers retry.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (closing && !request.routeOptions.config?.ingestion) {
+      return done(new HttpError('shutting_down', 'Vigil is shutting down; retry later.', { headers: { 'retry-after': '1' } }))
+    }
+    done()
+  })
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id)
     if (closing) reply.header('connection', 'close')

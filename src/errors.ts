@@ -28,6 +28,7 @@ export const ERROR_CATALOGUE = {
   internal_error: { status: 500, meaning: 'A fault in Vigil; the request id in X-Request-Id finds it in the log.' },
   database_unavailable: { status: 503, meaning: 'The database is down or too slow to answer; retry after Retry-After.' },
   transaction_conflict: { status: 503, meaning: 'The request collided with a concurrent one (serialization failure or deadlock); retry it.' },
+  shutting_down: { status: 503, meaning: 'This instance is shutting down and takes no new requests; retry after Retry-After (behind a load balancer, another instance answers). Ingestion routes answer with their busy reply instead.' },
   ingest_busy: { status: 503, meaning: 'Every ingestion slot is taken, or the server is under memory or event-loop pressure; retry after Retry-After.' }
 } as const satisfies Record<string, { status: number; meaning: string }>
 

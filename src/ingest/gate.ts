@@ -30,6 +30,7 @@ export class IngestGate {
   private active = 0
   private running = 0
   private left = 0
+  private shut = false
   private readonly queue: Waiter[] = []
 
   constructor(
@@ -59,17 +60,33 @@ export class IngestGate {
     return this.left
   }
 
+  /** True once shutDown() was called. */
+  get shuttingDown(): boolean {
+    return this.shut
+  }
+
+  /**
+   * Refuses every request from now on, the waiting ones at once: the process is shutting down,
+   * and a refusal (which shippers retry, against another instance or after the restart) beats a
+   * wait that ends in a dropped connection. Slots already granted finish their work.
+   */
+  shutDown(): void {
+    this.shut = true
+    for (const waiter of this.queue.splice(0)) this.settle(waiter, null)
+  }
+
   /** True when a new request would be refused: every slot taken and no room to wait. */
   get full(): boolean {
     return this.active >= this.max && (this.waitMs <= 0 || this.queue.length >= this.maxWaiting)
   }
 
   /**
-   * Takes a slot: resolves with it, or with null when Vigil is busy (no slot within `waitMs`) or
-   * `signal` aborted (the client left; it leaves the queue at once, not when its timer ends).
+   * Takes a slot: resolves with it, or with null when Vigil is busy (no slot within `waitMs`),
+   * shutting down, or `signal` aborted (the client left; it leaves the queue at once, not when
+   * its timer ends).
    */
   acquire(signal?: AbortSignal): Promise<Slot | null> {
-    if (signal?.aborted) return Promise.resolve(null)
+    if (signal?.aborted || this.shut) return Promise.resolve(null)
     if (this.active < this.max && this.queue.length === 0) {
       this.active++
       return Promise.resolve(this.grant())
