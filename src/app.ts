@@ -4,8 +4,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import AjvModule, { type Options as AjvOptions } from 'ajv'
-import addFormatsModule from 'ajv-formats'
 import Fastify, { type FastifyInstance } from 'fastify'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
@@ -27,10 +25,10 @@ import ingestKeyRoutes from '../routes/ingest-keys/index.js'
 import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
+import { serializerCompiler, validatorCompiler } from './compilers.js'
 import type { Config } from './config.js'
 import { HttpError, statusOf, type ErrorCode } from './errors.js'
 import { ensureBootstrapAdmin } from './services/users.js'
-import { boundArrays } from './validation.js'
 
 /** Header names whose values never reach a log line. */
 const REDACT = [
@@ -40,29 +38,6 @@ const REDACT = [
   'req.headers["proxy-authorization"]',
   'res.headers["set-cookie"]'
 ]
-
-// ajv and ajv-formats are CommonJS: their default export sits one level down under ESM.
-const Ajv = AjvModule.default
-const addFormats = addFormatsModule.default
-
-function makeAjv(opts: AjvOptions) {
-  const ajv = new Ajv({
-    removeAdditional: true,
-    useDefaults: true,
-    // Bounded by src/validation.ts (boundArrays) and plugins/errors.ts (MAX_FIELD_ERRORS).
-    allErrors: true,
-    verbose: true,
-    strict: false,
-    ...opts
-  })
-  addFormats(ajv)
-  // ISO 8601 date or date-time, as DRF filters accept.
-  ajv.addFormat('iso-date', {
-    type: 'string',
-    validate: (s: string) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}(:?\d{2})?)?)?$/.test(s) && !Number.isNaN(Date.parse(s))
-  })
-  return ajv
-}
 
 /**
  * How often Node looks for requests past their headers or request bound (its default, 30 s,
@@ -103,10 +78,6 @@ function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, s
 }
 
 export function createServer(config: Config, logStream?: { write(msg: string): void }): FastifyInstance {
-  // Query strings and path params arrive as text and are coerced to the schema's types; bodies
-  // are JSON and must carry the right types already ("5" is not a number, an object is not a string).
-  const coercing = makeAjv({ coerceTypes: 'array' })
-  const strict = makeAjv({ coerceTypes: false })
 
   const app = Fastify({
     logger: {
@@ -139,10 +110,8 @@ export function createServer(config: Config, logStream?: { write(msg: string): v
     frameworkErrors
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  // allErrors, bounded: see src/validation.ts.
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? strict : coercing).compile(boundArrays(schema as object))
-  )
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
   // While closing, answers ask keep-alive clients to hang up, so connections busy when the
   // shutdown began do not hold the process open once their request is done.
   let closing = false

@@ -68,6 +68,17 @@ export const PageQuery = {
  * one-item page built from the item schema's first example, so lists are documented like the rest.
  */
 export const Page = <T extends TSchema>(item: T) => {
+  // One envelope per item schema, so every app compiles it once (src/compilers.ts).
+  const known = pages.get(item)
+  if (known) return known as ReturnType<typeof page<T>>
+  const made = page(item)
+  pages.set(item, made)
+  return made
+}
+
+const pages = new WeakMap<TSchema, TSchema>()
+
+function page<T extends TSchema>(item: T) {
   const sample: unknown = Array.isArray(item.examples) ? item.examples[0] : undefined
   return Type.Object(
     {
