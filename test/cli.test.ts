@@ -12,6 +12,7 @@ import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { auditLog, users } from '../src/db/schema.js'
 import { freshDatabaseUrl, inject, TEST_JWT_SECRET } from './helper.js'
+import { seedPgliteDataDir } from './support/pglite-image.js'
 
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
@@ -20,6 +21,7 @@ t.test('user:create', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'vigil-cli-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const url = await freshDatabaseUrl(t)
+  if (!url) await seedPgliteDataDir(dataDir)
   const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: url ?? '', JWT_SECRET: TEST_JWT_SECRET, VIGIL_PASSWORD: 'a-long-enough-password' }
   const cli = (args: string[], extra: Record<string, string> = {}) =>
     run(process.execPath, ['--import', 'tsx', 'src/cli/create-user.ts', ...args], { cwd: root, env: { ...env, ...extra } }).then(

@@ -16,6 +16,12 @@ import type { Static } from '@sinclair/typebox'
 // outside the suite get the production cost). Every test file imports this module.
 useTestHashing()
 
+/**
+ * The suite runs against PostgreSQL when TEST_DATABASE_URL is set. Process and load tests that
+ * PGlite adds nothing to (their subject does not depend on the database) run there only.
+ */
+export const onPostgres = Boolean(process.env.TEST_DATABASE_URL)
+
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
 
 interface Teardown {

@@ -22,7 +22,7 @@ import { like } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { events } from '../src/db/schema.js'
-import { build, eventually, inject, makeUser, type Overrides } from './helper.js'
+import { build, eventually, inject, makeUser, onPostgres, type Overrides } from './helper.js'
 import { startPrivateCluster } from './support/pg-cluster.js'
 import { makeIngestKey } from './ingest-helper.js'
 
@@ -37,7 +37,6 @@ const { Logger: SplunkLogger } = require('splunk-logging') as {
 
 const here = dirname(fileURLToPath(import.meta.url))
 const fixture = (name: string) => readFileSync(join(here, 'fixtures', 'configs', name), 'utf8')
-const onPostgres = Boolean(process.env.TEST_DATABASE_URL)
 
 /** The shipper binaries, installed by .ci/run (rsyslog unpacked beside syslog-ng: the packages conflict). */
 const RSYSLOG_ROOTS = ['/', '/opt/vigil-ci/rsyslog']

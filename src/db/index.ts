@@ -156,12 +156,15 @@ function openPostgresListener(url: string, connectTimeout: number, events: Liste
   }
 }
 
+/** Where the embedded database keeps its files inside DATA_DIR. */
+export const pgliteDir = (dataDir: string) => resolve(dataDir, 'pglite')
+
 async function openPglite(dataDir: string, image?: Blob): Promise<Database> {
   let client: PGlite
   if (dataDir.startsWith('memory://')) {
     client = new PGlite(image ? { loadDataDir: image } : {})
   } else {
-    const dir = resolve(dataDir, 'pglite')
+    const dir = pgliteDir(dataDir)
     mkdirSync(dir, { recursive: true })
     client = new PGlite(dir)
   }

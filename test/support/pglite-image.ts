@@ -6,13 +6,13 @@
 // unique name, then renamed into place, so no process ever reads half a file. A change of
 // migrations or of PGlite makes a new file. The app still runs its migrations at start (a no-op).
 import { randomBytes } from 'node:crypto'
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { drizzle } from 'drizzle-orm/pglite'
 import { migrate } from 'drizzle-orm/pglite/migrator'
-import { MIGRATIONS_DIR } from '../../src/db/index.js'
+import { MIGRATIONS_DIR, pgliteDir } from '../../src/db/index.js'
 import { migrationsHash } from './pg-template.js'
 
 // The package does not export its package.json; it is read where npm installs it.
@@ -46,4 +46,17 @@ export function migratedPgliteImage(): Promise<Blob> {
     }
   })()
   return image
+}
+
+/**
+ * Makes `dataDir` (a DATA_DIR for a Vigil process the test starts) hold the migrated database, as
+ * if a first start had already run initdb and the migrations: the process under test opens it in
+ * a fraction of a second. What a first start on a bare machine does is run by scripts/newman.sh.
+ */
+export async function seedPgliteDataDir(dataDir: string): Promise<void> {
+  const dir = pgliteDir(dataDir)
+  mkdirSync(dir, { recursive: true })
+  const client = new PGlite(dir, { loadDataDir: await migratedPgliteImage() })
+  await client.waitReady
+  await client.close()
 }
