@@ -82,10 +82,12 @@ export const events = pgTable(
     attributes: jsonb('attributes')
   },
   (t) => [
+    // Each list filter has an index in the list's own order (src/pagination.ts): newest first, the
+    // id breaking ties, so a page is read in order and never sorted (test/list-plans.test.ts).
     index('events_timestamp_id_idx').on(t.timestamp.desc(), t.id.desc()),
-    index('events_severity_idx').on(t.severity, t.timestamp.desc()),
-    index('events_event_type_idx').on(t.eventType, t.timestamp.desc()),
-    index('events_source_idx').on(t.source, t.timestamp.desc()),
+    index('events_severity_timestamp_id_idx').on(t.severity, t.timestamp.desc(), t.id.desc()),
+    index('events_event_type_timestamp_id_idx').on(t.eventType, t.timestamp.desc(), t.id.desc()),
+    index('events_source_timestamp_id_idx').on(t.source, t.timestamp.desc(), t.id.desc()),
     uniqueIndex('events_source_external_id_idx').on(t.source, t.externalId),
     check('events_source_not_empty', sql`char_length(${t.source}) >= 1`)
   ]
@@ -109,10 +111,13 @@ export const alerts = pgTable(
   },
   (t) => [
     uniqueIndex('alerts_event_id_idx').on(t.eventId),
+    // In the list's own order, as for events; severity with status is the triage queue's view.
     index('alerts_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
-    index('alerts_status_idx').on(t.status, t.createdAt.desc()),
-    index('alerts_severity_idx').on(t.severity, t.createdAt.desc()),
-    index('alerts_source_idx').on(t.source, t.createdAt.desc())
+    index('alerts_status_created_at_id_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
+    index('alerts_severity_created_at_id_idx').on(t.severity, t.createdAt.desc(), t.id.desc()),
+    index('alerts_severity_status_created_at_id_idx').on(t.severity, t.status, t.createdAt.desc(), t.id.desc()),
+    index('alerts_event_type_created_at_id_idx').on(t.eventType, t.createdAt.desc(), t.id.desc()),
+    index('alerts_source_created_at_id_idx').on(t.source, t.createdAt.desc(), t.id.desc())
   ]
 )
 
@@ -131,8 +136,8 @@ export const incidents = pgTable(
   },
   (t) => [
     index('incidents_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
-    index('incidents_status_idx').on(t.status),
-    index('incidents_assignee_idx').on(t.assigneeId)
+    index('incidents_status_created_at_id_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
+    index('incidents_assignee_created_at_id_idx').on(t.assigneeId, t.createdAt.desc(), t.id.desc())
   ]
 )
 
@@ -219,7 +224,7 @@ export const auditLog = pgTable(
   },
   (t) => [
     index('audit_log_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
-    index('audit_log_action_idx').on(t.action, t.createdAt.desc()),
+    index('audit_log_action_created_at_id_idx').on(t.action, t.createdAt.desc(), t.id.desc()),
     index('audit_log_target_idx').on(t.targetType, t.targetId)
   ]
 )
