@@ -62,6 +62,8 @@ export const ConfigSchema = Type.Object({
    * that stopped reading its response. Longer than any answer may take to start.
    */
   HTTP_CONNECTION_TIMEOUT_MS: Int(120_000),
+  /** Lists count matching rows exactly up to this many; beyond, `count` is an estimate (`count_estimated: true`). */
+  LIST_EXACT_COUNT_MAX: Int(10_000, 1),
   /** Largest JSON body for ordinary API routes. */
   BODY_LIMIT: Int(1024 * 1024, 1024),
   INGEST_MAX_BODY_BYTES: Int(10 * 1024 * 1024, 1024),

@@ -1,58 +1,48 @@
-// Page-number pagination with the envelope REST clients of the Django original parse:
-// { count, next, previous, results }, with next/previous as full URLs.
-import { count, desc, type SQL } from 'drizzle-orm'
+// Lists: one page of a table, newest first, in the envelope REST clients of the Django original
+// parse: { count, count_estimated, next, previous, results }, next/previous as full URLs.
+//
+// Two ways to walk a list:
+// - keyset (the default): `next` and `previous` carry an opaque `cursor`, the position of the row
+//   they continue from (its sort key and id). A page is "the rows after (or before) this one", so
+//   rows that arrive between two requests never shift a page: nothing is skipped or repeated, and
+//   a page deep in the list costs what the first one costs.
+// - `page` numbers (the Django original's clients): OFFSET, as before.
+// Every page is read in the order of an index built for it (newest DESC NULLS LAST, id DESC NULLS
+// LAST, as drizzle-kit writes `.desc()`), so no list sorts its filtered set.
+//
+// `count` is exact up to LIST_EXACT_COUNT_MAX matching rows; beyond that it is the planner's
+// estimate and `count_estimated` is true: an exact count of millions of rows would cost more than
+// the page itself.
+import { and, count, getTableColumns, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
-import { notFound } from './errors.js'
+import { HttpError, notFound } from './errors.js'
 
 export const DEFAULT_PAGE_SIZE = 20
 export const MAX_PAGE_SIZE = 100
-
-interface PageRequest {
-  page: number
-  pageSize: number
-  offset: number
-}
-
-function pageRequest(query: { page?: number; page_size?: number }): PageRequest {
-  const page = query.page ?? 1
-  const pageSize = Math.min(query.page_size ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-  return { page, pageSize, offset: (page - 1) * pageSize }
-}
-
-/** Where a list was asked for (a request's URL, protocol and host): the base of its page links. */
-export type PageLocation = Pick<FastifyRequest, 'url' | 'protocol' | 'host'>
-
-function pageUrl(request: PageLocation, page: number): string {
-  const url = new URL(request.url, `${request.protocol}://${request.host}`)
-  if (page === 1) url.searchParams.delete('page')
-  else url.searchParams.set('page', String(page))
-  return url.toString()
-}
-
-export interface PageEnvelope<T> {
-  count: number
-  next: string | null
-  previous: string | null
-  results: T[]
-}
-
-/** Wraps one page of results. A page past the last one is a 404, as in DRF. */
-function envelope<T>(request: PageLocation, p: PageRequest, count: number, results: T[]): PageEnvelope<T> {
-  if (p.page > 1 && p.offset >= count) throw notFound('Invalid page.')
-  return {
-    count,
-    next: p.offset + results.length < count ? pageUrl(request, p.page + 1) : null,
-    previous: p.page > 1 ? pageUrl(request, p.page - 1) : null,
-    results
-  }
-}
 
 /** The query parameters every list takes. */
 export interface PageParams {
   page?: number
   page_size?: number
+  cursor?: string
+}
+
+/**
+ * Where a list was asked for (a request's URL, protocol and host: the base of its page links)
+ * and the bound on exact counts from the configuration of the app that serves it.
+ */
+export type PageLocation = Pick<FastifyRequest, 'url' | 'protocol' | 'host'> & {
+  server: { config: { LIST_EXACT_COUNT_MAX: number } }
+}
+
+export interface PageEnvelope<T> {
+  count: number
+  count_estimated: boolean
+  next: string | null
+  previous: string | null
+  results: T[]
 }
 
 /** What a list reads: a table, a filter over it, and the column it is newest-first by. */
@@ -62,30 +52,130 @@ export interface PageSource<T extends PgTable & { id: PgColumn }> {
   newest: PgColumn
 }
 
+/** A position in a list: the sort key (exact, microseconds included) and id of one row. */
+interface Position {
+  key: string
+  id: number
+}
+
+/** Which side of its position a cursor's page lies on: older rows (next) or newer (previous). */
+type Direction = 'older' | 'newer'
+
+interface Cursor extends Position {
+  direction: Direction
+}
+
+const invalidCursor = () =>
+  new HttpError('validation_failed', "Invalid query parameter 'cursor': Invalid cursor.", { errors: { cursor: ['Invalid cursor.'] } })
+
+const ISO_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.direction === 'older' ? 'o' : 'n', c.key, c.id])).toString('base64url')
+}
+
+function decodeCursor(text: string): Cursor {
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'))
+  } catch {
+    throw invalidCursor()
+  }
+  if (!Array.isArray(value) || value.length !== 3) throw invalidCursor()
+  const [d, key, id] = value as unknown[]
+  if ((d !== 'o' && d !== 'n') || typeof key !== 'string' || !ISO_MICROS.test(key) || Number.isNaN(Date.parse(key))) throw invalidCursor()
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw invalidCursor()
+  return { direction: d === 'o' ? 'older' : 'newer', key, id }
+}
+
+function link(at: PageLocation, set: { page?: number; cursor?: string }): string {
+  const url = new URL(at.url, `${at.protocol}://${at.host}`)
+  url.searchParams.delete('page')
+  url.searchParams.delete('cursor')
+  if (set.page !== undefined && set.page > 1) url.searchParams.set('page', String(set.page))
+  if (set.cursor !== undefined) url.searchParams.set('cursor', set.cursor)
+  return url.toString()
+}
+
+/** The sort key as exact UTC text: a JS Date would drop the microseconds and skip or repeat rows. */
+const keyOf = (column: PgColumn) => sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+
 /**
- * The one way a list is read: one page of a table, newest first by `newest` with the id as
- * tie-breaker, the count over the same filter (so `count` always describes the pages), and the
- * envelope with links relative to where the list was asked for. Every list service calls this, so
- * how pages are cut is decided here alone.
+ * The page query itself, in the index's order. Exported for the test that checks, on PostgreSQL
+ * at a realistic size, that every list is read in index order (test/list-plans.test.ts).
+ */
+export function pageQuery<T extends PgTable & { id: PgColumn }>(db: Db, source: PageSource<T>, params: PageParams) {
+  const { table, where, newest } = source
+  const size = Math.min(params.page_size ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+  const cursor = params.cursor === undefined ? undefined : decodeCursor(params.cursor)
+  const at = cursor && sql`(${newest}, ${table.id})`
+  const position = cursor && sql`(${cursor.key}::timestamptz, ${cursor.id}::bigint)`
+  const query = db
+    .select({ ...getTableColumns(table as PgTable), _key: keyOf(newest) })
+    .from(table as PgTable)
+    .where(and(where, cursor && (cursor.direction === 'older' ? sql`${at} < ${position}` : sql`${at} > ${position}`)))
+    .orderBy(
+      ...(cursor?.direction === 'newer'
+        ? [sql`${newest} asc nulls first`, sql`${table.id} asc nulls first`]
+        : [sql`${newest} desc nulls last`, sql`${table.id} desc nulls last`])
+    )
+    // One row more than the page: whether it comes says whether there is a page beyond.
+    .limit(size + 1)
+  return { query: params.page !== undefined && !cursor ? query.offset((params.page - 1) * size) : query, size, cursor }
+}
+
+/** Rows matching `where`, counted exactly up to `max`; beyond it, the planner's estimate. */
+async function boundedCount(db: Db, table: PgTable, where: SQL | undefined, max: number): Promise<{ count: number; estimated: boolean }> {
+  const capped = db.select({ one: sql`1` }).from(table).where(where).limit(max + 1).as('capped')
+  const [{ n }] = await db.select({ n: count() }).from(capped)
+  if (n <= max) return { count: n, estimated: false }
+  const result = await db.execute(sql`explain (format json) ${db.select({ one: sql`1` }).from(table).where(where)}`)
+  const rows = (Array.isArray(result) ? result : (result as unknown as { rows: unknown[] }).rows) as Record<string, unknown>[]
+  const plan = rows[0]?.['QUERY PLAN']
+  const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[]
+  const estimate = Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0)
+  // Never below what was just seen to exist.
+  return { count: Math.max(estimate, max + 1), estimated: true }
+}
+
+/**
+ * The one way a list is read (every list service calls this): one page of `source`, its count,
+ * and the envelope with links relative to where the list was asked for.
  */
 export async function listPage<T extends PgTable & { id: PgColumn }, V>(
   db: Db,
   at: PageLocation,
-  query: PageParams,
+  params: PageParams,
   source: PageSource<T>,
   map: (rows: T['$inferSelect'][]) => V[] | Promise<V[]>
 ): Promise<PageEnvelope<V>> {
-  const p = pageRequest(query)
-  const { table, where, newest } = source
-  const [rows, [{ total }]] = await Promise.all([
-    db
-      .select()
-      .from(table as PgTable)
-      .where(where)
-      .orderBy(desc(newest), desc(table.id))
-      .limit(p.pageSize)
-      .offset(p.offset),
-    db.select({ total: count() }).from(table as PgTable).where(where)
-  ])
-  return envelope(at, p, total, await map(rows as T['$inferSelect'][]))
+  if (params.page !== undefined && params.cursor !== undefined) {
+    const msg = 'Give either page or cursor, not both.'
+    throw new HttpError('validation_failed', msg, { errors: { non_field_errors: [msg] } })
+  }
+  const { query, size, cursor } = pageQuery(db, source, params)
+  const [fetched, total] = await Promise.all([query, boundedCount(db, source.table, source.where, at.server.config.LIST_EXACT_COUNT_MAX)])
+  const more = fetched.length > size
+  const rows = fetched.slice(0, size) as (T['$inferSelect'] & { _key: string; id: number })[]
+  if (cursor?.direction === 'newer') rows.reverse()
+  const first = rows[0]
+  const last = rows[rows.length - 1]
+  const toCursor = (direction: Direction, p: Position) => encodeCursor({ direction, ...p })
+
+  let next: string | null
+  let previous: string | null
+  if (params.page !== undefined) {
+    // A page past the last one is a 404, as in DRF.
+    if (params.page > 1 && rows.length === 0) throw notFound('Invalid page.')
+    next = more ? link(at, { page: params.page + 1 }) : null
+    previous = params.page > 1 ? link(at, { page: params.page - 1 }) : null
+  } else if (cursor?.direction === 'newer') {
+    // Walking back towards the newest rows: older ones lie beyond the cursor's own row.
+    previous = more && first ? link(at, { cursor: toCursor('newer', { key: first._key, id: first.id }) }) : null
+    next = link(at, { cursor: toCursor('older', last ? { key: last._key, id: last.id } : cursor) })
+  } else {
+    next = more && last ? link(at, { cursor: toCursor('older', { key: last._key, id: last.id }) }) : null
+    previous = cursor ? link(at, { cursor: toCursor('newer', first ? { key: first._key, id: first.id } : cursor) }) : null
+  }
+  return { count: total.count, count_estimated: total.estimated, next, previous, results: await map(rows) }
 }

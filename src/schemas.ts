@@ -57,7 +57,12 @@ export const ErrorResponse = Type.Object(
 export type ErrorBody = Static<typeof ErrorResponse>
 
 export const PageQuery = {
-  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1, description: 'Page number, from 1' })),
+  page: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Page number, from 1 (OFFSET paging, for the Django original\'s clients); without it, pages are walked by `cursor`' })
+  ),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: 'Opaque position from a `next` or `previous` link: rows arriving meanwhile never shift a page' })
+  ),
   page_size: Type.Optional(
     Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Items per page (1 to 100)' })
   )
@@ -82,12 +87,13 @@ function page<T extends TSchema>(item: T) {
   const sample: unknown = Array.isArray(item.examples) ? item.examples[0] : undefined
   return Type.Object(
     {
-      count: Type.Integer({ description: 'Items matching the filters, over all pages' }),
+      count: Type.Integer({ description: 'Items matching the filters, over all pages: exact up to LIST_EXACT_COUNT_MAX, an estimate beyond' }),
+      count_estimated: Type.Boolean({ description: 'true when `count` is the planner\'s estimate rather than an exact count' }),
       next: Type.Union([Type.String(), Type.Null()], { description: 'Full URL of the next page, or null' }),
       previous: Type.Union([Type.String(), Type.Null()], { description: 'Full URL of the previous page, or null' }),
       results: Type.Array(item)
     },
-    sample === undefined ? {} : { examples: [{ count: 1, next: null, previous: null, results: [sample] }] }
+    sample === undefined ? {} : { examples: [{ count: 1, count_estimated: false, next: null, previous: null, results: [sample] }] }
   )
 }
 

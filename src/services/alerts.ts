@@ -20,7 +20,7 @@ import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { alerts, events, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
 import { conflict, notFound } from '../errors.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { getById } from '../db/queries.js'
 import { recordAudit, type Actor } from './audit.js'
 
@@ -233,8 +233,8 @@ export interface AlertFilter extends PageParams {
   created_before?: string
 }
 
-/** One page of alerts, newest first (created_at, then id); filters combine with AND. */
-export async function listAlerts(db: Db, q: AlertFilter, at: PageLocation): Promise<PageEnvelope<AlertView>> {
+/** What an alert list reads: newest first (created_at, then id); filters combine with AND. */
+export function alertList(q: AlertFilter): PageSource<typeof alerts> {
   const where = and(
     q.severity ? eq(alerts.severity, q.severity) : undefined,
     q.status ? eq(alerts.status, q.status) : undefined,
@@ -243,7 +243,12 @@ export async function listAlerts(db: Db, q: AlertFilter, at: PageLocation): Prom
     q.created_after ? gte(alerts.createdAt, new Date(q.created_after)) : undefined,
     q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined
   )
-  return listPage(db, at, q, { table: alerts, where, newest: alerts.createdAt }, (rows) => rows.map(alertOut))
+  return { table: alerts, where, newest: alerts.createdAt }
+}
+
+/** One page of alerts. */
+export async function listAlerts(db: Db, q: AlertFilter, at: PageLocation): Promise<PageEnvelope<AlertView>> {
+  return listPage(db, at, q, alertList(q), (rows) => rows.map(alertOut))
 }
 
 /** One alert, or a 404. */

@@ -4,7 +4,7 @@
 import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { auditLog } from '../db/schema.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 
 export interface Actor {
   id?: number | null
@@ -62,8 +62,8 @@ export interface AuditFilter extends PageParams {
   created_before?: string
 }
 
-/** One page of the trail, newest first; filters combine with AND. */
-export async function listAudit(db: Db, f: AuditFilter, at: PageLocation): Promise<PageEnvelope<AuditView>> {
+/** What a list of the trail reads: newest first; filters combine with AND. */
+export function auditList(f: AuditFilter): PageSource<typeof auditLog> {
   const where = and(
     f.action ? eq(auditLog.action, f.action) : undefined,
     f.actor ? eq(sql`lower(${auditLog.actor})`, f.actor.toLowerCase()) : undefined,
@@ -73,5 +73,10 @@ export async function listAudit(db: Db, f: AuditFilter, at: PageLocation): Promi
     f.created_after ? gte(auditLog.createdAt, new Date(f.created_after)) : undefined,
     f.created_before ? lte(auditLog.createdAt, new Date(f.created_before)) : undefined
   )
-  return listPage(db, at, f, { table: auditLog, where, newest: auditLog.createdAt }, (rows) => rows.map(auditOut))
+  return { table: auditLog, where, newest: auditLog.createdAt }
+}
+
+/** One page of the trail. */
+export async function listAudit(db: Db, f: AuditFilter, at: PageLocation): Promise<PageEnvelope<AuditView>> {
+  return listPage(db, at, f, auditList(f), (rows) => rows.map(auditOut))
 }

@@ -8,7 +8,7 @@ import { events, type Event, type EventType, type Severity } from '../db/schema.
 import { badRequest, conflict, notFound } from '../errors.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
 import type { EventRow } from '../ingest/map.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { followEvent, raiseForEvent } from './alerts.js'
 
 /** The one mapper: what an event looks like to API clients (routes/events/schema.ts EventOut). */
@@ -137,8 +137,8 @@ export interface EventFilter extends PageParams {
   timestamp_before?: string
 }
 
-/** One page of events, newest first (timestamp, then id); filters combine with AND. */
-export async function listEvents(db: Db, q: EventFilter, at: PageLocation): Promise<PageEnvelope<EventView>> {
+/** What an event list reads: newest first (timestamp, then id); filters combine with AND. */
+export function eventList(q: EventFilter): PageSource<typeof events> {
   const where = and(
     q.severity ? eq(events.severity, q.severity) : undefined,
     q.event_type ? eq(events.eventType, q.event_type) : undefined,
@@ -146,5 +146,10 @@ export async function listEvents(db: Db, q: EventFilter, at: PageLocation): Prom
     q.timestamp_after ? gte(events.timestamp, new Date(q.timestamp_after)) : undefined,
     q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined
   )
-  return listPage(db, at, q, { table: events, where, newest: events.timestamp }, (rows) => rows.map(eventOut))
+  return { table: events, where, newest: events.timestamp }
+}
+
+/** One page of events. */
+export async function listEvents(db: Db, q: EventFilter, at: PageLocation): Promise<PageEnvelope<EventView>> {
+  return listPage(db, at, q, eventList(q), (rows) => rows.map(eventOut))
 }

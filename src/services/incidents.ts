@@ -18,7 +18,7 @@ import {
   type Severity
 } from '../db/schema.js'
 import { conflict, HttpError, isUniqueViolation, notFound } from '../errors.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { alertOut } from './alerts.js'
 import { recordAudit, type Actor } from './audit.js'
 import { validateEntity } from './entities.js'
@@ -173,8 +173,8 @@ export interface IncidentFilter extends PageParams {
   search?: string
 }
 
-/** One page of incidents, newest first, each with its alerts, entities and assignee name. */
-export async function listIncidents(db: Db, f: IncidentFilter, at: PageLocation): Promise<PageEnvelope<ReturnType<typeof incidentOut>>> {
+/** What an incident list reads: newest first; filters combine with AND. */
+export function incidentList(f: IncidentFilter): PageSource<typeof incidents> {
   // PostgreSQL refuses NUL in text; say so instead of letting the query fail.
   if (f.search && /\p{Cc}/u.test(f.search)) {
     const msg = 'Must not contain control characters.'
@@ -186,10 +186,13 @@ export async function listIncidents(db: Db, f: IncidentFilter, at: PageLocation)
     f.assignee ? eq(incidents.assigneeId, f.assignee) : undefined,
     f.search ? ilike(incidents.title, containing(f.search)) : undefined
   )
+  return { table: incidents, where, newest: incidents.createdAt }
+}
+
+/** One page of incidents, each with its alerts, entities and assignee name. */
+export async function listIncidents(db: Db, f: IncidentFilter, at: PageLocation): Promise<PageEnvelope<ReturnType<typeof incidentOut>>> {
   // Alerts, entities and assignee names for the whole page: one query each, not one per incident.
-  return listPage(db, at, f, { table: incidents, where, newest: incidents.createdAt }, async (rows) =>
-    (await hydrate(db, rows)).map(incidentOut)
-  )
+  return listPage(db, at, f, incidentList(f), async (rows) => (await hydrate(db, rows)).map(incidentOut))
 }
 
 export async function getIncident(db: Db | Tx, id: number): Promise<IncidentView> {
