@@ -17,6 +17,7 @@ import { and, count, getTableColumns, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
+import { rowsOf } from './db/queries.js'
 import { HttpError, notFound } from './errors.js'
 
 export const DEFAULT_PAGE_SIZE = 20
@@ -129,8 +130,7 @@ async function boundedCount(db: Db, table: PgTable, where: SQL | undefined, max:
   const capped = db.select({ one: sql`1` }).from(table).where(where).limit(max + 1).as('capped')
   const [{ n }] = await db.select({ n: count() }).from(capped)
   if (n <= max) return { count: n, estimated: false }
-  const result = await db.execute(sql`explain (format json) ${db.select({ one: sql`1` }).from(table).where(where)}`)
-  const rows = (Array.isArray(result) ? result : (result as unknown as { rows: unknown[] }).rows) as Record<string, unknown>[]
+  const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${db.select({ one: sql`1` }).from(table).where(where)}`)
   const plan = rows[0]?.['QUERY PLAN']
   const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[]
   const estimate = Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0)

@@ -60,6 +60,7 @@ const MATRIX: Record<string, Row> = {
   'DELETE /api/events/{id}': { ok: 404, admits: ['admin'] },
   'GET /api/alerts': { ok: 200, admits: ALL_USERS },
   'POST /api/alerts': { ok: 400, admits: ['admin'] },
+  'GET /api/alerts/stats': { ok: 200, admits: ALL_USERS },
   'GET /api/alerts/{id}': { ok: 404, admits: ALL_USERS },
   'PATCH /api/alerts/{id}': { ok: 400, admits: ['admin'] },
   'GET /api/incidents': { ok: 200, admits: ALL_USERS },

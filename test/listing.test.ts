@@ -330,3 +330,54 @@ if (onPostgres) t.test('every list and filter combination is read in index order
   }
   t.same(sorted, [], `${checked} page queries, none sorts more than ${SMALL_SORT_ROWS} rows`)
 })
+
+t.test('alert statistics: counts by severity, status, type and source, and a histogram with every bucket', async (t) => {
+  const app = await build(t)
+  const { admin, viewer } = await makeRoles(app)
+  const created = await seed(app, admin)
+  const alerting = created.filter((e) => e.severity === 'High' || e.severity === 'Critical')
+  const stats = async (qs: string) => inject(app, { method: 'GET', url: `/api/alerts/stats/${qs}`, headers: viewer.auth })
+  const day = '?created_after=2026-01-01T00:00:00Z&created_before=2026-01-02T00:00:00Z'
+
+  const hourly = await stats(day)
+  t.equal(hourly.status, 200)
+  const tally = (key: string, values: string[]) => Object.fromEntries(values.map((v) => [v, alerting.filter((e) => e[key] === v).length]))
+  t.match(hourly.body, {
+    from: '2026-01-01T00:00:00.000Z',
+    to: '2026-01-02T00:00:00.000Z',
+    bucket: 'hour',
+    total: alerting.length,
+    by_status: { Open: alerting.length, Acknowledged: 0, Resolved: 0 }
+  })
+  t.same(hourly.body.by_severity, { Low: 0, Medium: 0, ...tally('severity', ['High', 'Critical']) })
+  t.same(hourly.body.by_event_type, tally('event_type', TYPES))
+  t.same(hourly.body.by_source, SOURCES.map((source) => ({ source, count: alerting.filter((e) => e.source === source).length })))
+  t.equal(hourly.body.histogram.length, 25, 'every hour of the range, both ends included')
+  const perHour = new Map(alerting.map((e) => [e.at.replace('.000Z', 'Z'), 1]))
+  t.same(
+    hourly.body.histogram,
+    hourly.body.histogram.map((h: any) => ({ start: h.start, count: perHour.get(h.start) ?? 0 })),
+    'each bucket counts the alerts of its hour; empty hours are 0'
+  )
+
+  const daily = await stats(`${day}&bucket=day`)
+  t.same(daily.body.histogram, [{ start: '2026-01-01T00:00:00Z', count: alerting.length }, { start: '2026-01-02T00:00:00Z', count: 0 }])
+
+  const [first] = (await inject(app, { method: 'GET', url: '/api/alerts/?severity=Critical&source=fw-1', headers: admin.auth })).body.results
+  await inject(app, { method: 'PATCH', url: `/api/alerts/${first.id}/`, headers: admin.auth, payload: { status: 'Resolved' } })
+  const filtered = await stats(`${day}&status=Resolved&bucket=day`)
+  t.match(filtered.body, { total: 1, by_status: { Resolved: 1, Open: 0 }, by_severity: { Critical: 1, High: 0 }, by_source: [{ source: 'fw-1', count: 1 }] }, 'the list filters apply')
+
+  const recent = await stats('')
+  t.equal(recent.body.total, 0, 'by default the last 24 hours, where these alerts are not')
+  t.ok(recent.body.histogram.length >= 24 && recent.body.histogram.length <= 25)
+  t.ok(Date.parse(recent.body.to) - Date.parse(recent.body.from) === 86_400_000)
+
+  const tooMany = await stats('?created_after=2026-01-01&created_before=2026-01-03&bucket=minute')
+  t.equal(tooMany.status, 400)
+  t.equal(tooMany.body.code, 'validation_failed')
+  t.match(tooMany.body.errors.bucket, [/2881 minute buckets, at most 1440/])
+  const backwards = await stats('?created_after=2026-01-03&created_before=2026-01-01')
+  t.same([backwards.status, Object.keys(backwards.body.errors)], [400, ['created_after']])
+  t.equal((await stats('?bucket=week')).status, 400)
+})

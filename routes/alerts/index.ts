@@ -3,8 +3,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
-import { getAlert, listAlerts, raiseByHand, updateAlert } from '../../src/services/alerts.js'
-import { AlertCreate, AlertOut, AlertPatch, AlertQuery } from './schema.js'
+import { alertStats, getAlert, listAlerts, MAX_STATS_BUCKETS, raiseByHand, updateAlert } from '../../src/services/alerts.js'
+import { AlertCreate, AlertOut, AlertPatch, AlertQuery, AlertStats, AlertStatsQuery } from './schema.js'
 
 const tags = ['alerts']
 
@@ -32,6 +32,21 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: AlertOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
     },
     handler: async (request, reply) => reply.code(201).send(await raiseByHand(app.db, actorOf(request), request.body))
+  })
+
+  app.get('/stats', {
+    config: { permission: 'alerts:read' },
+    schema: {
+      tags,
+      summary: 'Alert statistics',
+      description:
+        'Counts of the alerts created in a time range (default: the last 24 hours) by severity, status, event type and source, ' +
+        `and a histogram by minute, hour or day (at most ${MAX_STATS_BUCKETS} buckets), for dashboards. ` +
+        'The list filters apply, e.g. `?status=Open&bucket=day&created_after=2026-11-01`.',
+      querystring: AlertStatsQuery,
+      response: { 200: AlertStats, ...errors(400, 401, 403) }
+    },
+    handler: (request) => alertStats(app.db, request.query)
   })
 
   app.get('/:id', {

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
-import { ALERT_STATUSES } from '../../src/db/schema.js'
+import { ALERT_STATUSES, EVENT_TYPES, SEVERITIES } from '../../src/db/schema.js'
 import { AlertStatus, EventTypeSchema, IsoDate, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
+import { STATS_BUCKETS, STATS_TOP_SOURCES } from '../../src/services/alerts.js'
 
 export const AlertOut = Type.Object(
   {
@@ -50,4 +51,53 @@ export const AlertCreate = Type.Object(
 export const AlertPatch = Type.Object(
   { status: AlertStatus },
   { additionalProperties: false, examples: [{ status: 'Acknowledged' }] }
+)
+
+export const AlertStatsQuery = Type.Object({
+  severity: Type.Optional(Severity),
+  status: Type.Optional(AlertStatus),
+  event_type: Type.Optional(EventTypeSchema),
+  source: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  created_after: Type.Optional(IsoDate),
+  created_before: Type.Optional(IsoDate),
+  bucket: Type.Optional(StringEnum(STATS_BUCKETS, { description: 'Histogram bucket: minute, hour (default) or day' }))
+})
+
+const counts = <T extends readonly string[]>(keys: T) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])))
+
+export const AlertStats = Type.Object(
+  {
+    from: Timestamp,
+    to: Timestamp,
+    bucket: StringEnum(STATS_BUCKETS),
+    total: Type.Integer({ description: 'Alerts created in the range that match the filters' }),
+    by_severity: counts(SEVERITIES),
+    by_status: counts(ALERT_STATUSES),
+    by_event_type: counts(EVENT_TYPES),
+    by_source: Type.Array(Type.Object({ source: Type.String(), count: Type.Integer() }), {
+      description: `The ${STATS_TOP_SOURCES} sources with most alerts, most first`
+    }),
+    histogram: Type.Array(Type.Object({ start: Timestamp, count: Type.Integer() }), {
+      description: 'Every bucket of the range, oldest first, empty ones with count 0 (UTC)'
+    })
+  },
+  {
+    examples: [
+      {
+        from: '2026-11-24T08:00:00.000Z',
+        to: '2026-11-24T10:30:00.000Z',
+        bucket: 'hour',
+        total: 3,
+        by_severity: { Low: 0, Medium: 0, High: 2, Critical: 1 },
+        by_status: { Open: 2, Acknowledged: 1, Resolved: 0 },
+        by_event_type: { intrusion: 2, malware: 1, anomaly: 0 },
+        by_source: [{ source: 'fw-edge-01', count: 2 }, { source: 'edr-07', count: 1 }],
+        histogram: [
+          { start: '2026-11-24T08:00:00Z', count: 1 },
+          { start: '2026-11-24T09:00:00Z', count: 0 },
+          { start: '2026-11-24T10:00:00Z', count: 2 }
+        ]
+      }
+    ]
+  }
 )

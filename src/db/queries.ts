@@ -1,5 +1,5 @@
 // Reads shared by the resource routes.
-import { eq } from 'drizzle-orm'
+import { eq, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { notFound } from '../errors.js'
 import type { Db } from './index.js'
@@ -12,6 +12,12 @@ export async function getById<T extends PgTable & { id: PgColumn }>(db: Db, tabl
     .where(eq(table.id, id))
   if (!row) throw notFound()
   return row as T['$inferSelect']
+}
+
+/** The rows of a raw statement: postgres.js hands back an array, PGlite an object holding one. */
+export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
 }
 
 /** A LIKE pattern matching `text` anywhere, with its own % _ and \ taken literally. */
