@@ -278,10 +278,10 @@ if (onPostgres) t.test('every list and filter combination is read in index order
   const app = await build(t)
   const { admin, analyst } = await makeRoles(app)
   await app.db.execute(sql`
-    insert into events (source, event_type, severity, description, timestamp)
+    insert into events (source, event_type, severity, description, timestamp, updated_at)
     select 'src-' || (i % 50), (array['intrusion','malware','anomaly'])[1 + i % 3]::event_type,
            (array['Low','Low','Low','Low','Medium','Medium','High','High','Critical','Low'])[1 + (i / 7) % 10]::severity,
-           'generated', now() - (i * interval '10 seconds')
+           'generated', now() - (i * interval '10 seconds'), now() - (i * interval '10 seconds')
     from generate_series(1, 250000) i`)
   await app.db.execute(sql`
     insert into alerts (event_id, status, severity, event_type, source, created_at, updated_at)
@@ -306,8 +306,8 @@ if (onPostgres) t.test('every list and filter combination is read in index order
   const pages: PageParams[] = [{}, { cursor: cursor('o') }, { cursor: cursor('n') }, { page: 3 }]
 
   const cases: [string, (f: any) => PageSource<any>, [string, unknown][]][] = [
-    ['alerts', alertList as any, [['severity', 'High'], ['status', 'Open'], ['event_type', 'malware'], ['source', 'src-7'], ['created_after', '2026-01-01'], ['created_before', '2099-01-01']]],
-    ['events', eventList as any, [['severity', 'Critical'], ['event_type', 'anomaly'], ['source', 'src-3'], ['timestamp_after', '2026-01-01'], ['timestamp_before', '2099-01-01']]],
+    ['alerts', alertList as any, [['severity', 'High'], ['status', 'Open'], ['event_type', 'malware'], ['source', 'src-7'], ['created_after', '2026-01-01'], ['created_before', '2099-01-01'], ['updated_since', '2026-01-01']]],
+    ['events', eventList as any, [['severity', 'Critical'], ['event_type', 'anomaly'], ['source', 'src-3'], ['timestamp_after', '2026-01-01'], ['timestamp_before', '2099-01-01'], ['updated_since', '2026-01-01']]],
     ['audit', auditList as any, [['action', 'login.failed'], ['actor', 'ADMIN'], ['created_after', '2026-01-01']]],
     ['incidents', incidentList as any, [['status', 'Investigating'], ['severity', 'High'], ['assignee', analyst.user.id]]]
   ]
@@ -380,4 +380,38 @@ t.test('alert statistics: counts by severity, status, type and source, and a his
   const backwards = await stats('?created_after=2026-01-03&created_before=2026-01-01')
   t.same([backwards.status, Object.keys(backwards.body.errors)], [400, ['created_after']])
   t.equal((await stats('?bucket=week')).status, 400)
+})
+
+t.test('updated_since: only what changed since then, newest change first, for alerts and events', async (t) => {
+  const app = await build(t)
+  const { admin } = await makeRoles(app)
+  const created = await seed(app, admin)
+  const get = async (url: string) => (await inject(app, { method: 'GET', url, headers: admin.auth })).body
+  const alertsBefore = (await get('/api/alerts/?page_size=100')).results
+  // Everything seeded is older than `since`; then one event and two alerts change, in this order.
+  await app.db.execute(sql`update events set updated_at = '2026-01-01T00:00:00Z'`)
+  await app.db.execute(sql`update alerts set updated_at = '2026-01-01T00:00:00Z'`)
+  const since = new Date().toISOString()
+  const [low] = created.filter((e) => e.severity === 'Low')
+  const patched = await inject(app, { method: 'PATCH', url: `/api/events/${low.id}/`, headers: admin.auth, payload: { description: 'reviewed' } })
+  t.equal(patched.status, 200)
+  t.ok(Date.parse(patched.body.updated_at) >= Date.parse(since), 'the change is stamped')
+  const [a1, a2] = [alertsBefore[5], alertsBefore[2]]
+  for (const a of [a1, a2]) {
+    t.equal((await inject(app, { method: 'PATCH', url: `/api/alerts/${a.id}/`, headers: admin.auth, payload: { status: 'Acknowledged' } })).status, 200)
+  }
+
+  const changedEvents = await get(`/api/events/?updated_since=${since}`)
+  t.same(changedEvents.results.map((e: any) => e.id), [low.id], 'events: only the one changed')
+  t.equal(changedEvents.count, 1)
+  const changedAlerts = await get(`/api/alerts/?updated_since=${since}`)
+  t.same(changedAlerts.results.map((a: any) => a.id), [a2.id, a1.id], 'alerts: the changed ones, latest change first')
+  t.same((await get(`/api/alerts/?updated_since=${since}&status=Open`)).results, [], 'with the other filters')
+  const created2 = await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { source: 'new', event_type: 'malware', severity: 'Critical' } })
+  t.equal(created2.body.updated_at, created2.body.timestamp, 'a new event was last changed when stored')
+  const synced = await get(`/api/alerts/?updated_since=${since}&page_size=2`)
+  t.equal(synced.results[0].event, created2.body.id, 'a new alert is a change too')
+  const rest = await get(new URL(synced.next).pathname + new URL(synced.next).search)
+  t.same(rest.results.map((a: any) => a.id), [a1.id], 'and the cursor walks on in change order')
+  t.equal((await inject(app, { method: 'GET', url: '/api/alerts/?updated_since=soon', headers: admin.auth })).status, 400)
 })

@@ -37,7 +37,8 @@ export const AlertQuery = Type.Object({
   event_type: Type.Optional(EventTypeSchema),
   source: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   created_after: Type.Optional(IsoDate),
-  created_before: Type.Optional(IsoDate)
+  created_before: Type.Optional(IsoDate),
+  updated_since: Type.Optional({ ...IsoDate, description: 'Only alerts changed at or after this time; the list is then newest change first' })
 })
 
 export const AlertCreate = Type.Object(

@@ -37,7 +37,8 @@ export const EventOut = Type.Object(
     timestamp: Timestamp,
     occurred_at: NullableTimestamp,
     external_id: Type.Union([Type.String(), Type.Null()]),
-    attributes: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])
+    attributes: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+    updated_at: Timestamp
   },
   {
     examples: [
@@ -50,7 +51,8 @@ export const EventOut = Type.Object(
         timestamp: '2026-11-24T10:00:00.000Z',
         occurred_at: null,
         external_id: null,
-        attributes: null
+        attributes: null,
+        updated_at: '2026-11-24T10:00:00.000Z'
       }
     ]
   }
@@ -62,5 +64,6 @@ export const EventQuery = Type.Object({
   event_type: Type.Optional(EventTypeSchema),
   source: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   timestamp_after: Type.Optional(IsoDate),
-  timestamp_before: Type.Optional(IsoDate)
+  timestamp_before: Type.Optional(IsoDate),
+  updated_since: Type.Optional({ ...IsoDate, description: 'Only events changed at or after this time; the list is then newest change first' })
 })

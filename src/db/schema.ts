@@ -79,7 +79,10 @@ export const events = pgTable(
     occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }),
     // The sender's id: with source it makes shipper retries idempotent.
     externalId: varchar('external_id', { length: 255 }),
-    attributes: jsonb('attributes')
+    attributes: jsonb('attributes'),
+    // When the event was last changed through the API (its storage time until then): what
+    // clients that sync changes filter on (updated_since).
+    updatedAt: updatedAt()
   },
   (t) => [
     // Each list filter has an index in the list's own order (src/pagination.ts): newest first, the
@@ -88,6 +91,7 @@ export const events = pgTable(
     index('events_severity_timestamp_id_idx').on(t.severity, t.timestamp.desc(), t.id.desc()),
     index('events_event_type_timestamp_id_idx').on(t.eventType, t.timestamp.desc(), t.id.desc()),
     index('events_source_timestamp_id_idx').on(t.source, t.timestamp.desc(), t.id.desc()),
+    index('events_updated_at_id_idx').on(t.updatedAt.desc(), t.id.desc()),
     uniqueIndex('events_source_external_id_idx').on(t.source, t.externalId),
     check('events_source_not_empty', sql`char_length(${t.source}) >= 1`)
   ]
@@ -117,7 +121,9 @@ export const alerts = pgTable(
     index('alerts_severity_created_at_id_idx').on(t.severity, t.createdAt.desc(), t.id.desc()),
     index('alerts_severity_status_created_at_id_idx').on(t.severity, t.status, t.createdAt.desc(), t.id.desc()),
     index('alerts_event_type_created_at_id_idx').on(t.eventType, t.createdAt.desc(), t.id.desc()),
-    index('alerts_source_created_at_id_idx').on(t.source, t.createdAt.desc(), t.id.desc())
+    index('alerts_source_created_at_id_idx').on(t.source, t.createdAt.desc(), t.id.desc()),
+    // With updated_since, a list is newest change first (src/services/alerts.ts alertList).
+    index('alerts_updated_at_id_idx').on(t.updatedAt.desc(), t.id.desc())
   ]
 )
 

@@ -231,9 +231,14 @@ export interface AlertFilter extends PageParams {
   source?: string
   created_after?: string
   created_before?: string
+  /** Only alerts changed at or after this time, newest change first (for clients that sync). */
+  updated_since?: string
 }
 
-/** What an alert list reads: newest first (created_at, then id); filters combine with AND. */
+/**
+ * What an alert list reads: newest first (created_at, then id), or newest change first (updated_at,
+ * then id) with updated_since; filters combine with AND.
+ */
 export function alertList(q: AlertFilter): PageSource<typeof alerts> {
   const where = and(
     q.severity ? eq(alerts.severity, q.severity) : undefined,
@@ -241,9 +246,10 @@ export function alertList(q: AlertFilter): PageSource<typeof alerts> {
     q.event_type ? eq(alerts.eventType, q.event_type) : undefined,
     q.source ? eq(alerts.source, q.source) : undefined,
     q.created_after ? gte(alerts.createdAt, new Date(q.created_after)) : undefined,
-    q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined
+    q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined,
+    q.updated_since ? gte(alerts.updatedAt, new Date(q.updated_since)) : undefined
   )
-  return { table: alerts, where, newest: alerts.createdAt }
+  return { table: alerts, where, newest: q.updated_since ? alerts.updatedAt : alerts.createdAt }
 }
 
 /** One page of alerts. */

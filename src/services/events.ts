@@ -1,6 +1,6 @@
 // Events through the REST API: list, get, create, change, delete. Alerts follow in the same
 // transaction (or statement), always through src/services/alerts.ts.
-import { and, eq, gte, lte } from 'drizzle-orm'
+import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import { groupCommit } from '../db/group-commit.js'
 import type { Database, Db } from '../db/index.js'
 import { getById } from '../db/queries.js'
@@ -21,7 +21,8 @@ export const eventOut = (e: Event) => ({
   timestamp: e.timestamp.toISOString(),
   occurred_at: e.occurredAt ? e.occurredAt.toISOString() : null,
   external_id: e.externalId,
-  attributes: (e.attributes ?? null) as Record<string, unknown> | null
+  attributes: (e.attributes ?? null) as Record<string, unknown> | null,
+  updated_at: e.updatedAt.toISOString()
 })
 
 export type EventView = ReturnType<typeof eventOut>
@@ -95,7 +96,9 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
     timestamp: outcome.timestamp!,
     occurredAt: row.occurredAt === null ? null : new Date(row.occurredAt),
     externalId: row.externalId,
-    attributes: outcome.attributes
+    attributes: outcome.attributes,
+    // Both columns default to now(), the statement's transaction time.
+    updatedAt: outcome.timestamp!
   })
 }
 
@@ -109,7 +112,7 @@ export async function updateEvent(db: Db, id: number, patch: Partial<EventInput>
     const columns = toColumns(patch)
     const [event] =
       Object.keys(columns).length > 0
-        ? await tx.update(events).set(columns).where(eq(events.id, id)).returning()
+        ? await tx.update(events).set({ ...columns, updatedAt: sql`now()` }).where(eq(events.id, id)).returning()
         : await tx.select().from(events).where(eq(events.id, id)).for('update')
     if (!event) throw notFound()
     await followEvent(tx, event)
@@ -135,18 +138,24 @@ export interface EventFilter extends PageParams {
   source?: string
   timestamp_after?: string
   timestamp_before?: string
+  /** Only events changed at or after this time, newest change first (for clients that sync). */
+  updated_since?: string
 }
 
-/** What an event list reads: newest first (timestamp, then id); filters combine with AND. */
+/**
+ * What an event list reads: newest first (timestamp, then id), or newest change first (updated_at,
+ * then id) with updated_since; filters combine with AND.
+ */
 export function eventList(q: EventFilter): PageSource<typeof events> {
   const where = and(
     q.severity ? eq(events.severity, q.severity) : undefined,
     q.event_type ? eq(events.eventType, q.event_type) : undefined,
     q.source ? eq(events.source, q.source) : undefined,
     q.timestamp_after ? gte(events.timestamp, new Date(q.timestamp_after)) : undefined,
-    q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined
+    q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined,
+    q.updated_since ? gte(events.updatedAt, new Date(q.updated_since)) : undefined
   )
-  return { table: events, where, newest: events.timestamp }
+  return { table: events, where, newest: q.updated_since ? events.updatedAt : events.timestamp }
 }
 
 /** One page of events. */
