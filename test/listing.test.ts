@@ -282,7 +282,7 @@ if (onPostgres) t.test('every list and filter combination is read in index order
     select 'src-' || (i % 50), (array['intrusion','malware','anomaly'])[1 + i % 3]::event_type,
            (array['Low','Low','Low','Low','Medium','Medium','High','High','Critical','Low'])[1 + (i / 7) % 10]::severity,
            'generated', now() - (i * interval '10 seconds'), now() - (i * interval '10 seconds')
-    from generate_series(1, 250000) i`)
+    from generate_series(1, 150000) i`)
   await app.db.execute(sql`
     insert into alerts (event_id, status, severity, event_type, source, created_at, updated_at)
     select id, (array['Open','Open','Open','Acknowledged','Resolved'])[1 + id % 5]::alert_status, severity, event_type, source, timestamp, timestamp
@@ -291,17 +291,17 @@ if (onPostgres) t.test('every list and filter combination is read in index order
     insert into audit_log (actor_id, actor, action, target_type, target_id, created_at)
     select ${admin.user.id}::bigint, 'admin', (array['alert.updated','user.created','login.failed','incident.updated'])[1 + i % 4], 'alert', (i % 5000)::text,
            now() - (i * interval '20 seconds')
-    from generate_series(1, 100000) i`)
+    from generate_series(1, 60000) i`)
   await app.db.execute(sql`
     insert into incidents (title, severity, status, assignee_id, created_by_id, created_at, updated_at)
     select 'incident ' || i, (array['Low','Medium','High','Critical'])[1 + i % 4]::severity,
            (array['Open','Investigating','Contained','Resolved','Closed'])[1 + i % 5]::incident_status,
            case when i % 3 = 0 then null when i % 3 = 1 then ${admin.user.id}::bigint else ${analyst.user.id}::bigint end, ${admin.user.id}::bigint,
            now() - (i * interval '1 minute'), now()
-    from generate_series(1, 30000) i`)
+    from generate_series(1, 20000) i`)
   await app.db.execute(sql`analyze`)
   // A position deep in the lists: cursors after it (older rows) and before it (newer rows).
-  const [mid] = (await pageQuery(app.db, eventList({}), { page_size: 1, page: 100_000 }).query) as unknown as { id: number; _key: string }[]
+  const [mid] = (await pageQuery(app.db, eventList({}), { page_size: 1, page: 60_000 }).query) as unknown as { id: number; _key: string }[]
   const cursor = (d: string) => Buffer.from(JSON.stringify([d, mid._key, mid.id])).toString('base64url')
   const pages: PageParams[] = [{}, { cursor: cursor('o') }, { cursor: cursor('n') }, { page: 3 }]
 
