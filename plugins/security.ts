@@ -1,19 +1,11 @@
-// Transport-level protections: security headers, CORS only for an allow-list, rate limits for
-// the login endpoints, and limits on URL length and JSON nesting that apply to every route.
+// Transport-level protections: security headers, CORS only for an allow-list, and limits on URL
+// length and JSON nesting that apply to every route. Login rate limits: plugins/login-limit.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fastifyCors from '@fastify/cors'
-import fastifyRateLimit from '@fastify/rate-limit'
-import type { FastifyInstance, preHandlerHookHandler } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
 import { HttpError } from '../src/errors.js'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** preHandler hooks for login-like routes: a limit per client IP and one per username. */
-    loginRateLimit: preHandlerHookHandler[]
-  }
-}
 
 /** Longest request target (path and query string) accepted. */
 export const MAX_URL_LENGTH = 8 * 1024
@@ -84,30 +76,6 @@ async function securityPlugin(app: FastifyInstance) {
       maxAge: 600
     })
   }
-
-  // Counters live in this process; behind several instances, each enforces its own share.
-  // Two independent limits (per client IP, and per username so that spreading guesses across
-  // IPs does not help against one account), checked together in one hook: the plugin's own
-  // route hook runs only one limiter per request.
-  await app.register(fastifyRateLimit, { global: false })
-  const limit = { max: config.LOGIN_RATE_LIMIT, timeWindow: config.LOGIN_RATE_WINDOW_MS }
-  const perIp = app.createRateLimit({ ...limit, keyGenerator: (request) => `ip:${request.ip}` })
-  const perUser = app.createRateLimit({
-    ...limit,
-    keyGenerator: (request) => {
-      const body = request.body as { username?: unknown } | undefined
-      return typeof body?.username === 'string' ? `user:${body.username.toLowerCase()}` : `anon-ip:${request.ip}`
-    }
-  })
-  const refuse = (ttlInSeconds: number) =>
-    new HttpError('rate_limited', 'Too many attempts; retry later.', { headers: { 'retry-after': String(Math.max(1, ttlInSeconds)) } })
-  app.decorate('loginRateLimit', [
-    async (request) => {
-      const results = await Promise.all([perIp(request), perUser(request)])
-      const exceeded = results.flatMap((r) => (!r.isAllowed && r.isExceeded ? [r.ttlInSeconds] : []))
-      if (exceeded.length > 0) throw refuse(Math.max(...exceeded))
-    }
-  ] as preHandlerHookHandler[])
 
   app.addHook('onRequest', (request, _reply, done) => {
     done(request.url.length > MAX_URL_LENGTH ? new HttpError('uri_too_long', 'The request URL is too long.') : undefined)

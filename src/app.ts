@@ -10,6 +10,7 @@ import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import ingestPlugin from '../plugins/ingest.js'
+import loginLimitPlugin from '../plugins/login-limit.js'
 import rbacPlugin from '../plugins/rbac.js'
 import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
@@ -152,6 +153,7 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(configPlugin, { config })
   await app.register(securityPlugin)
   await app.register(dbPlugin, { pgliteImage })
+  await app.register(loginLimitPlugin)
   await app.register(authPlugin)
   await app.register(rbacPlugin)
   await app.register(errorsPlugin)

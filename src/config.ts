@@ -20,6 +20,8 @@ export const ConfigSchema = Type.Object({
   ),
   /** PostgreSQL connection string; without it Vigil runs on embedded PGlite in DATA_DIR. */
   DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Redis for counters shared by instances (login rate limits); without it they live in the database. */
+  REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
   DATA_DIR: Type.String({ default: './data' }),
   DB_POOL_MAX: Int(10, 1),
   /** How long a query may wait for the database before the request gets a 503. */

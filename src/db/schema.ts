@@ -241,3 +241,11 @@ export type Alert = typeof alerts.$inferSelect
 export type Incident = typeof incidents.$inferSelect
 export type IncidentEntity = typeof incidentEntities.$inferSelect
 export type IngestKey = typeof ingestKeys.$inferSelect
+
+// Login attempt counters shared by every instance on this database (src/services/rate-limits.ts):
+// one row per key (client IP or username) and fixed window; expired rows are swept.
+export const rateLimits = pgTable('rate_limits', {
+  key: varchar('key', { length: 320 }).primaryKey(),
+  hits: integer('hits').notNull(),
+  expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull()
+})
