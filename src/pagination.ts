@@ -125,17 +125,33 @@ export function pageQuery<T extends PgTable & { id: PgColumn }>(db: Db, source: 
   return { query: params.page !== undefined && !cursor ? query.offset((params.page - 1) * size) : query, size, cursor }
 }
 
+/**
+ * How long an estimated count is reused for the same list and filter. Counting up to the bound
+ * costs more than the page itself (it reads the bound's worth of index entries), and past the
+ * bound the answer is an estimate anyway; an exact count is never reused.
+ */
+const ESTIMATE_TTL_MS = 5000
+const estimates = new WeakMap<Db, Map<string, { count: number; until: number }>>()
+
 /** Rows matching `where`, counted exactly up to `max`; beyond it, the planner's estimate. */
 async function boundedCount(db: Db, table: PgTable, where: SQL | undefined, max: number): Promise<{ count: number; estimated: boolean }> {
-  const capped = db.select({ one: sql`1` }).from(table).where(where).limit(max + 1).as('capped')
-  const [{ n }] = await db.select({ n: count() }).from(capped)
+  const matching = db.select({ one: sql`1` }).from(table).where(where)
+  const key = JSON.stringify([max, matching.toSQL()])
+  let known = estimates.get(db)
+  const hit = known?.get(key)
+  if (hit && hit.until > Date.now()) return { count: hit.count, estimated: true }
+  const [{ n }] = await db.select({ n: count() }).from(matching.limit(max + 1).as('capped'))
   if (n <= max) return { count: n, estimated: false }
   const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${db.select({ one: sql`1` }).from(table).where(where)}`)
   const plan = rows[0]?.['QUERY PLAN']
   const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[]
-  const estimate = Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0)
   // Never below what was just seen to exist.
-  return { count: Math.max(estimate, max + 1), estimated: true }
+  const estimate = Math.max(Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0), max + 1)
+  if (!known) estimates.set(db, (known = new Map<string, { count: number; until: number }>()))
+  // Bounded like every cache: the oldest entry goes first.
+  if (known.size >= 1000) known.delete(known.keys().next().value!)
+  known.set(key, { count: estimate, until: Date.now() + ESTIMATE_TTL_MS })
+  return { count: estimate, estimated: true }
 }
 
 /**

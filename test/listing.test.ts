@@ -246,6 +246,8 @@ t.test('counts are exact up to LIST_EXACT_COUNT_MAX, an estimate beyond it', asy
   const get = async (qs: string) => (await inject(app, { method: 'GET', url: `/api/events/${qs}`, headers: admin.auth })).body
   const few = await get('?source=fw-1&severity=Low')
   t.same([few.count, few.count_estimated], [3, false], 'within the bound: exact')
+  await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { source: 'fw-1', event_type: 'anomaly', severity: 'Low' } })
+  t.same([(await get('?source=fw-1&severity=Low')).count], [4], 'an exact count is never reused: a new row counts at once')
   const many = await get('')
   t.equal(many.count_estimated, true, 'beyond it: flagged as an estimate')
   t.ok(many.count > 5, `never below what was counted (${many.count})`)

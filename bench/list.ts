@@ -1,0 +1,228 @@
+// List benchmark (npm run bench:list). On a scratch database of its own (created here, migrated by
+// Vigil itself, dropped at the end), it loads BENCH_EVENTS events (1,000,000; a quarter High or
+// Critical, so 250,000 alerts) through POST /api/events/bulk, then measures, at 16 connections:
+//   - GET /api/alerts/                         the first page
+//   - GET /api/alerts/?severity=High&status=Open  a filtered first page
+//   - GET /api/alerts/?cursor=...              a page 100,000 alerts deep (reached by walking `next`)
+//   - GET /api/alerts/stats/                   the dashboard counts
+// each with wrk against Vigil and, beside it, pgbench at 16 clients running the same SQL that
+// Vigil runs for it (the page query alone for lists; both statements for stats), captured from
+// Vigil's own query builders. Prints requests/s, p50 and p99 of both sides and the ratio; the
+// targets are >= 0.3 of the raw throughput, the deep page's p50 within 1.5 x the first page's, and
+// p99 <= 20 ms. Needs wrk and pgbench on PATH or in /usr/lib/postgresql/*/bin. Not part of npm test.
+//
+// Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_EVENTS
+// (1000000), BENCH_SECONDS (10 per side and query), BENCH_CONNECTIONS (16).
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import * as schema from '../src/db/schema.js'
+import type { Db } from '../src/db/index.js'
+import { alertStats, listAlerts, type AlertFilter } from '../src/services/alerts.js'
+import { Client, drive } from './http.js'
+import { startVigil } from './server.js'
+
+const env = process.env
+const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const EVENTS = Number(env.BENCH_EVENTS ?? 1_000_000)
+const SECONDS = Number(env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16)
+const PER_REQUEST = 10_000
+const DEPTH = 100_000
+const log = (msg: string) => process.stderr.write(`${msg}\n`)
+
+function findPgbench(): string {
+  const root = '/usr/lib/postgresql'
+  if (existsSync(root)) {
+    for (const v of readdirSync(root).sort((a, b) => Number(b) - Number(a))) {
+      const p = join(root, v, 'bin', 'pgbench')
+      if (existsSync(p)) return p
+    }
+  }
+  return 'pgbench'
+}
+
+// A quarter of the events alert (High 17%, Critical 8%), from 50 sources.
+const SEVERITY_CUTS: [number, string][] = [[0.5, 'Low'], [0.75, 'Medium'], [0.92, 'High'], [1, 'Critical']]
+function body(request: number): string {
+  let s = ''
+  for (let i = 0; i < PER_REQUEST; i++) {
+    const n = request * PER_REQUEST + i
+    const r = ((n * 2654435761) % 1000) / 1000
+    const severity = SEVERITY_CUTS.find(([cut]) => r < cut)![1]
+    const source = `host-${n % 50}`
+    const eventType = ['intrusion', 'malware', 'anomaly'][n % 3]
+    s += `${JSON.stringify({ source, host: source, event_type: eventType, severity, message: `bench event ${n} from ${source}` })}\n`
+  }
+  return s
+}
+
+interface Side {
+  rps: number
+  p50: number
+  p99: number
+}
+
+/** wrk's "50%   1.23ms" style durations, in milliseconds. */
+function ms(text: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text)
+  if (!m) throw new Error(`unreadable duration ${text}`)
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
+}
+
+function runWrk(url: string, token: string): Side {
+  const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-H', `authorization: Bearer ${token}`, url], {
+    encoding: 'utf8'
+  })
+  if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out}`)
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1])
+  const p50 = ms(/^\s+50%\s+(\S+)/m.exec(out)![1])
+  const p99 = ms(/^\s+99%\s+(\S+)/m.exec(out)![1])
+  return { rps, p50, p99 }
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+
+function runPgbench(dbUrl: string, sqlText: string): Side {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-list-'))
+  try {
+    const script = join(dir, 'q.sql')
+    writeFileSync(script, sqlText)
+    const u = new URL(dbUrl)
+    const out = execFileSync(
+      findPgbench(),
+      ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(SECONDS), '-f', script, '-l', `--log-prefix=${join(dir, 'log')}`,
+        '-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), u.pathname.slice(1)],
+      { encoding: 'utf8', cwd: dir }
+    )
+    const rps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)![1])
+    const latencies: number[] = []
+    for (const f of readdirSync(dir).filter((f) => f.startsWith('log'))) {
+      for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
+        const fields = line.split(' ')
+        if (fields.length >= 3) latencies.push(Number(fields[2]) / 1000)
+      }
+    }
+    latencies.sort((a, b) => a - b)
+    return { rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** A literal for pgbench's script: the statement Vigil sends, with its parameters written in. */
+function literal(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v)
+  if (v instanceof Date) return `'${v.toISOString()}'`
+  if (typeof v === 'string') return `'${v.replace(/'/g, "''")}'`
+  throw new Error(`no literal for ${typeof v}`)
+}
+const inline = (q: { query: string; params: unknown[] }) =>
+  q.query.replace(/\$(\d+)/g, (_, n: string) => literal(q.params[Number(n) - 1])).replace(/\s+/g, ' ') + ';\n'
+
+async function main() {
+  const runId = randomBytes(4).toString('hex')
+  const dbName = `vigil_bench_list_${runId}`
+  const admin = postgres(BASE_URL, { max: 1, onnotice: () => {} })
+  // A database name cannot be a bound parameter; this one is made here from hex digits only.
+  await admin.unsafe(`create database ${dbName}`)
+  const url = new URL(BASE_URL)
+  url.pathname = `/${dbName}`
+  const dbUrl = url.toString()
+  const password = randomBytes(18).toString('base64url')
+  const vigil = await startVigil({
+    NODE_ENV: 'production',
+    DATABASE_URL: dbUrl,
+    JWT_SECRET: randomBytes(48).toString('base64url'),
+    LOG_LEVEL: 'warn',
+    ADMIN_USERNAME: 'bench-admin',
+    ADMIN_PASSWORD: password,
+    ACCESS_TOKEN_TTL: '3600'
+  })
+  const client = postgres(dbUrl, { max: 2, onnotice: () => {} })
+  try {
+    const http = new Client(vigil.url, 4)
+    const { access } = await http.json<{ access: string }>('POST', '/api/token/', {}, { username: 'bench-admin', password }, 200)
+    const auth = { authorization: `Bearer ${access}`, 'content-type': 'application/x-ndjson' }
+    log(`loading ${EVENTS} events through the bulk endpoint`)
+    const requests = Math.ceil(EVENTS / PER_REQUEST)
+    const loadSeconds = await drive(requests, 4, async (i) => {
+      const reply = await http.send('POST', '/api/events/bulk', auth, body(i))
+      if (reply.status !== 200) throw new Error(`bulk: ${reply.status} ${reply.body.slice(0, 200)}`)
+    })
+    await client`vacuum analyze`
+    const [{ events, alerts }] = await client`select (select count(*) from events)::int as events, (select count(*) from alerts)::int as alerts`
+    log(`loaded ${events} events, ${alerts} alerts in ${loadSeconds.toFixed(1)} s`)
+
+    // The deep page, reached as a client would: by following next links.
+    // (A smaller load, for trying the bench out, goes half way down.)
+    const depth = Math.min(DEPTH, Math.floor(alerts / 200) * 100)
+    let next = '/api/alerts/?page_size=100'
+    for (let walked = 0; walked < depth; walked += 100) {
+      const reply = await http.send('GET', next, { authorization: `Bearer ${access}` })
+      const page = JSON.parse(reply.body) as { next: string }
+      next = new URL(page.next).pathname + new URL(page.next).search
+    }
+    const deepPath = next.replace('page_size=100&', '')
+    http.close()
+
+    // The SQL Vigil runs, from its own query builders, captured as it is sent.
+    const captured: { query: string; params: unknown[] }[] = []
+    const db = drizzle(client, { schema, logger: { logQuery: (query, params) => void captured.push({ query, params }) } }) as unknown as Db
+    const at = (path: string) => ({ url: path, protocol: 'http' as const, host: 'bench', server: { config: { LIST_EXACT_COUNT_MAX: 10_000 } } })
+    const pageSql = async (q: AlertFilter, path: string) => {
+      captured.length = 0
+      await listAlerts(db, q, at(path))
+      return inline(captured.find((c) => c.query.includes('to_char'))!)
+    }
+    const cursor = new URL(deepPath, 'http://x').searchParams.get('cursor')!
+    const cases = [
+      { name: 'first page', path: '/api/alerts/', sql: await pageSql({}, '/api/alerts/') },
+      { name: 'High + Open', path: '/api/alerts/?severity=High&status=Open', sql: await pageSql({ severity: 'High', status: 'Open' }, '/') },
+      { name: `page ${depth} deep`, path: deepPath, sql: await pageSql({ cursor }, deepPath) },
+      {
+        name: 'stats (24 h)',
+        path: '/api/alerts/stats/',
+        sql: await (async () => {
+          captured.length = 0
+          await alertStats(db, {})
+          return captured.map(inline).join('')
+        })()
+      }
+    ]
+    const rows: { name: string; vigil: Side; raw: Side }[] = []
+    for (const c of cases) {
+      log(`${c.name}: wrk ${SECONDS} s, then pgbench ${SECONDS} s`)
+      const vigilSide = runWrk(vigil.url + c.path, access)
+      const rawSide = runPgbench(dbUrl, c.sql)
+      rows.push({ name: c.name, vigil: vigilSide, raw: rawSide })
+    }
+
+    const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2))
+    console.log(`\n${events} events, ${alerts} alerts; ${CONNECTIONS} connections, ${SECONDS} s a side (PostgreSQL 15, wrk and pgbench)`)
+    console.log('| request | Vigil req/s | p50 ms | p99 ms | raw SQL tx/s | p50 ms | p99 ms | ratio |')
+    console.log('|---|---|---|---|---|---|---|---|')
+    for (const r of rows) {
+      console.log(`| ${r.name} | ${f(r.vigil.rps)} | ${f(r.vigil.p50)} | ${f(r.vigil.p99)} | ${f(r.raw.rps)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${(r.vigil.rps / r.raw.rps).toFixed(2)} |`)
+    }
+    const lists = rows.slice(0, 3)
+    const deepRatio = rows[2].vigil.p50 / rows[0].vigil.p50
+    console.log(`\ntargets: lists >= 0.3 of raw: ${lists.every((r) => r.vigil.rps / r.raw.rps >= 0.3) ? 'met' : 'NOT met'}; ` +
+      `deep page p50 ${deepRatio.toFixed(2)} x the first page's (<= 1.5: ${deepRatio <= 1.5 ? 'met' : 'NOT met'}); ` +
+      `p99 <= 20 ms: ${rows.every((r) => r.vigil.p99 <= 20) ? 'met' : 'NOT met'}`)
+  } finally {
+    await client.end()
+    await vigil.stop()
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`)
+    await admin.end()
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
