@@ -12,7 +12,9 @@
 // p99 <= 20 ms. Needs wrk and pgbench on PATH or in /usr/lib/postgresql/*/bin. Not part of npm test.
 //
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_EVENTS
-// (1000000), BENCH_SECONDS (10 per side and query), BENCH_CONNECTIONS (16).
+// (1000000), BENCH_SECONDS (10 per side and query), BENCH_CONNECTIONS (16), BENCH_NODE_ARGS (extra
+// node options for Vigil, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_ONLY
+// (run only the requests whose name contains this).
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -142,7 +144,7 @@ async function main() {
     ADMIN_USERNAME: 'bench-admin',
     ADMIN_PASSWORD: password,
     ACCESS_TOKEN_TTL: '3600'
-  })
+  }, (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean))
   const client = postgres(dbUrl, { max: 2, onnotice: () => {} })
   try {
     const http = new Client(vigil.url, 4)
@@ -195,7 +197,7 @@ async function main() {
       }
     ]
     const rows: { name: string; vigil: Side; raw: Side }[] = []
-    for (const c of cases) {
+    for (const c of cases.filter((c) => !env.BENCH_ONLY || c.name.includes(env.BENCH_ONLY))) {
       log(`${c.name}: wrk ${SECONDS} s, then pgbench ${SECONDS} s`)
       const vigilSide = runWrk(vigil.url + c.path, access)
       const rawSide = runPgbench(dbUrl, c.sql)
@@ -209,6 +211,7 @@ async function main() {
     for (const r of rows) {
       console.log(`| ${r.name} | ${f(r.vigil.rps)} | ${f(r.vigil.p50)} | ${f(r.vigil.p99)} | ${f(r.raw.rps)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${(r.vigil.rps / r.raw.rps).toFixed(2)} |`)
     }
+    if (rows.length < cases.length) return
     const lists = rows.slice(0, 3)
     const deepRatio = rows[2].vigil.p50 / rows[0].vigil.p50
     console.log(`\ntargets: lists >= 0.3 of raw: ${lists.every((r) => r.vigil.rps / r.raw.rps >= 0.3) ? 'met' : 'NOT met'}; ` +
