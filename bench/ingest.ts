@@ -1,25 +1,33 @@
 // Ingestion benchmark (npm run bench:ingest). Against ONE PostgreSQL, in one run, on a scratch
 // database of its own (created here, migrated by Vigil itself, dropped at the end), it measures:
-//   (a) raw COPY of the event rows with postgres.js: the database's own speed, the baseline;
+//   (a) raw COPY of the event rows with psql's \copy: the database's own speed, the baseline;
 //   (b) POST /api/events/bulk: NDJSON, 1,000 records a request, N connections, plain and gzip;
-//   (c) POST /api/events/ one event a request vs a raw single-row INSERT loop, same concurrency;
+//   (c) POST /api/events/ one event a request, driven by wrk, vs pgbench's single-row INSERTs (an
+//       event and, for a High or Critical one, its alert in one transaction) at the same concurrency;
 //   (d) Vigil's resident memory while it ingests a body at the decompressed limit (100 MiB).
 // and prints rows/s and the ratios against the baselines. Vigil runs as a child process, as
 // `npm start` runs it, so it has its own event loop and its own RSS. Not part of `npm test`.
 //
+// Both baselines are C clients (psql, pgbench), as lean as wrk on the HTTP side: a Node driver
+// on the database side would sit below what PostgreSQL does and flatter the ratios.
+//
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_ROWS
-// (200000), BENCH_SINGLE (20000), BENCH_ROUNDS (5: the single-event phases take turns this many
-// times, and so do COPY and the bulk phases), BENCH_WARM (3000 requests per single-event phase first, untimed), BENCH_CONNECTIONS (4), BENCH_LOG_LEVEL (Vigil's LOG_LEVEL, warn),
+// (200000), BENCH_SECONDS (5: each single-event round of each side), BENCH_ROUNDS (5: the
+// single-event phases take turns this many times, and so do COPY and the bulk phases), BENCH_WARM
+// (3 s per single-event side first, untimed), BENCH_CONNECTIONS (4, for bulk), BENCH_SINGLE_CONNECTIONS (16), BENCH_LOG_LEVEL (Vigil's LOG_LEVEL, warn),
 // BENCH_PHASES (copy,bulk,single,memory), BENCH_NODE_ARGS (extra node options for Vigil, e.g.
 // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_VIGIL_ENV (extra Vigil settings,
 // e.g. "DB_POOL_MAX=4").
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { loadavg } from 'node:os'
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import postgres from 'postgres'
 import {
+  COPY_COLUMNS,
   copyChunks,
   gzipAll,
   isAlerting,
@@ -27,7 +35,6 @@ import {
   makeRecords,
   ndjsonBodies,
   rng,
-  singleEvent,
   type BenchRecord
 } from './data.js'
 import { cpuNow, cpuSince, type Cpu } from './cpu.js'
@@ -37,8 +44,9 @@ import { sampleRss, startVigil, type Vigil } from './server.js'
 const env = process.env
 const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const ROWS = Number(env.BENCH_ROWS ?? 200_000)
-const SINGLE = Number(env.BENCH_SINGLE ?? 20_000)
+const SINGLE_SECONDS = Number(env.BENCH_SECONDS ?? 5)
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 4)
+const SINGLE_CONNECTIONS = Number(env.BENCH_SINGLE_CONNECTIONS ?? 16)
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5)
 const PER_REQUEST = 1000
 const PHASES = new Set((env.BENCH_PHASES ?? 'copy,bulk,single,memory').split(','))
@@ -74,6 +82,22 @@ interface MemoryResult {
 }
 
 const results: Result[] = []
+const execFileAsync = promisify(execFile)
+/** Runs a program to its end; its standard output. */
+const run = async (cmd: string, args: string[]) => (await execFileAsync(cmd, args, { maxBuffer: 64 * MB })).stdout
+/** A PostgreSQL client program: from PATH, else from Debian's server packages. */
+function findBin(name: string): string {
+  const root = '/usr/lib/postgresql'
+  if (existsSync(root)) {
+    for (const v of readdirSync(root).sort((a, b) => Number(b) - Number(a))) {
+      const p = join(root, v, 'bin', name)
+      if (existsSync(p)) return p
+    }
+  }
+  return name
+}
+/** Scratch files of this run (COPY data, pgbench and wrk scripts). */
+const work = mkdtempSync(join(tmpdir(), 'vigil-bench-ingest-'))
 const memory: MemoryResult[] = []
 const rate = (r: Result) => r.rows / r.seconds
 
@@ -141,15 +165,22 @@ async function main() {
       if (!ok) throw new Error(`${phase}: the database does not hold what was sent`)
     }
 
-    const records = makeRecords(Math.max(ROWS, SINGLE), `b${runId}`)
+    const records = makeRecords(ROWS, `b${runId}`)
     const bulkRecords = records.slice(0, ROWS)
     const alertsOf = (rs: BenchRecord[]) => rs.filter((r) => isAlerting(r.severity)).length
 
     // (a) raw COPY and (b) the bulk endpoint, taking turns ------------------------------------------
     if (PHASES.has('copy') || PHASES.has('bulk')) {
+      // psql's \copy from files written beforehand, so the timed part is the COPY alone: as many
+      // psql processes as the bulk side has connections, each copying its share of the rows.
       const copy = async (chunks: Buffer[]) => {
-        const writable = await sql`copy events (source, event_type, severity, description, occurred_at, external_id, attributes) from stdin`.writable()
-        await pipeline(Readable.from(chunks), writable)
+        const files = Array.from({ length: CONNECTIONS }, (_, i) => {
+          const file = join(work, `rows-${i}.copy`)
+          writeFileSync(file, Buffer.concat(chunks.filter((_, c) => c % CONNECTIONS === i)))
+          return file
+        })
+        return () =>
+          Promise.all(files.map((file) => run(findBin('psql'), [dbUrl, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy events (${COPY_COLUMNS}) from '${file}'`])))
       }
       const plain = ndjsonBodies(bulkRecords, PER_REQUEST)
       const gzipped = gzipAll(plain)
@@ -178,7 +209,7 @@ async function main() {
         : []
       // Warm-up, untimed: JIT, connection pools, the server's caches.
       await reset()
-      await copy(copyChunks(bulkRecords.slice(0, 5000)))
+      await (await copy(copyChunks(bulkRecords.slice(0, 5000), 64 * 1024)))()
       for (const [, bodies, gzip] of variants) {
         await reset()
         // 30 requests: with 10, the first timed round still ran ~25 % slow.
@@ -190,65 +221,96 @@ async function main() {
       for (let from = 0; from < plain.length; from += share) {
         const to = Math.min(plain.length, from + share)
         const rows = bulkRecords.slice(from * PER_REQUEST, to * PER_REQUEST)
-        const chunks = copyChunks(rows)
+        const copyRows = await copy(copyChunks(rows, 256 * 1024))
         await reset()
-        await measure('raw COPY (1 conn)', rows.length, () => copy(chunks))
+        await measure(`raw COPY (psql, ${CONNECTIONS} conns)`, rows.length, copyRows)
         await verify('raw COPY', rows.length, 0)
         for (const [name, bodies, gzip] of variants) {
           await reset()
-          await measure(`bulk NDJSON ${name} (${CONNECTIONS} conns)`, rows.length, () => bulk(bodies, gzip, from, to), 'raw COPY (1 conn)')
+          await measure(`bulk NDJSON ${name} (${CONNECTIONS} conns)`, rows.length, () => bulk(bodies, gzip, from, to), `raw COPY (psql, ${CONNECTIONS} conns)`)
           await verify(`bulk ${name}`, rows.length, alertsOf(rows))
         }
       }
     }
 
-    // (c) single events ----------------------------------------------------------------------------
+    // (c) single events: wrk against POST /api/events/, pgbench against the table -----------------
     if (PHASES.has('single')) {
-      const singles = records.slice(0, SINGLE)
-      const bodies = singles.map((r) => JSON.stringify(singleEvent(r)))
-      const attrs = singles.map((r) => JSON.stringify(singleEvent(r).attributes))
-      // Autocommit for a plain event; event and alert in one transaction for High and Critical.
-      const rawInsert = async (i: number) => {
-        const r = singles[i]
-        if (!isAlerting(r.severity)) {
-          await sql`insert into events (source, event_type, severity, description, occurred_at, external_id, attributes)
-            values (${r.source}, ${r.eventType}::event_type, ${r.severity}::severity, ${r.message}, ${r.occurredAt}::timestamptz, ${r.externalId}, ${attrs[i]}::jsonb)
-            returning id`
-          return
-        }
-        await sql.begin(async (tx) => {
-          const [e] = await tx<{ id: string }[]>`insert into events (source, event_type, severity, description, occurred_at, external_id, attributes)
-            values (${r.source}, ${r.eventType}::event_type, ${r.severity}::severity, ${r.message}, ${r.occurredAt}::timestamptz, ${r.externalId}, ${attrs[i]}::jsonb)
-            returning id`
-          await tx`insert into alerts (event_id, severity, event_type, source)
-            values (${e.id}, ${r.severity}::severity, ${r.eventType}::event_type, ${r.source}) on conflict (event_id) do nothing`
-        })
+      // One event a transaction, 10 % of them High or Critical with their alert in the same
+      // transaction, as Vigil stores them; unique external ids (the unique index is maintained).
+      const pgbenchScript = join(work, 'single.sql')
+      writeFileSync(
+        pgbenchScript,
+        [
+          '\\set r random(1, 100)',
+          '\\set n random(1, 1000000000000)',
+          '\\if :r <= 10',
+          'BEGIN;',
+          "INSERT INTO events (source, event_type, severity, description, external_id, attributes) VALUES ('host-' || (:n % 50), 'intrusion', 'High', 'bench event from pgbench', 'p-' || :n, '{\"host\": \"h\", \"shipper\": \"bench\"}') ON CONFLICT DO NOTHING RETURNING id \\gset",
+          "INSERT INTO alerts (event_id, severity, event_type, source) VALUES (:id, 'High', 'intrusion', 'host-' || (:n % 50)) ON CONFLICT (event_id) DO NOTHING;",
+          'COMMIT;',
+          '\\else',
+          "INSERT INTO events (source, event_type, severity, description, external_id, attributes) VALUES ('host-' || (:n % 50), 'intrusion', 'Low', 'bench event from pgbench', 'p-' || :n, '{\"host\": \"h\", \"shipper\": \"bench\"}') ON CONFLICT DO NOTHING;",
+          '\\endif',
+          ''
+        ].join('\n')
+      )
+      const u = new URL(dbUrl)
+      const pgbench = async (seconds: number) => {
+        const out = await run(findBin('pgbench'), [
+          '-n', '-c', String(SINGLE_CONNECTIONS), '-j', '2', '-T', String(seconds), '-f', pgbenchScript,
+          '-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), dbName
+        ])
+        return Number(/number of transactions actually processed: (\d+)/.exec(out)![1])
       }
-      const jsonAuth = { 'content-type': 'application/json', ...adminAuth }
-      const post = async (i: number) => {
-        const reply = await client!.send('POST', '/api/events/', jsonAuth, bodies[i])
-        if (reply.status !== 201) throw new Error(`POST /api/events/: ${reply.status} ${reply.body.slice(0, 300)}`)
+      // wrk makes each body: a unique external id per thread and request, 10 % High or Critical.
+      const wrkScript = join(work, 'single.lua')
+      writeFileSync(
+        wrkScript,
+        `local threads = 0
+setup = function(thread) thread:set("tid", threads); threads = threads + 1 end
+local n = 0
+request = function()
+  n = n + 1
+  local r = math.random(100)
+  local severity = r <= 7 and "High" or (r <= 10 and "Critical" or (r <= 40 and "Medium" or "Low"))
+  local body = string.format('{"source":"host-%d","event_type":"intrusion","severity":"%s","description":"bench event from wrk","external_id":"w${runId}-%d-%d-%d","attributes":{"host":"h","shipper":"bench"}}', n % 50, severity, tid, math.random(1000000000), n)
+  return wrk.format("POST", "/api/events/", { ["content-type"] = "application/json", ["authorization"] = "${adminAuth.authorization}" }, body)
+end
+`
+      )
+      const wrk = async (seconds: number) => {
+        const out = await run('wrk', ['-t2', `-c${SINGLE_CONNECTIONS}`, `-d${seconds}s`, '-s', wrkScript, vigil!.url])
+        if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out}`)
+        return Number(/(\d+) requests in/.exec(out)![1])
       }
-      const phases = [
-        [`raw INSERT loop (${CONNECTIONS} conns)`, rawInsert, undefined],
-        [`POST /api/events/ (${CONNECTIONS} conns)`, post, `raw INSERT loop (${CONNECTIONS} conns)`]
-      ] as const
-      // V8 needs a few thousand requests to optimize Vigil's request path: with 1,000 the first
-      // round still ran ~15 % slower than the rest.
-      const warm = Math.min(Number(env.BENCH_WARM ?? 3000), SINGLE)
-      for (const [, task] of phases) {
-        await reset()
-        await drive(warm, CONNECTIONS, task)
-      }
-      // The phases take turns, ROUNDS times, each on its share of the events: on a shared
-      // machine the commit latency drifts, and taking turns exposes each phase to the same drift.
-      const share = Math.ceil(SINGLE / ROUNDS)
-      for (let from = 0; from < SINGLE; from += share) {
-        const part = singles.slice(from, from + share)
-        for (const [phase, task, vs] of phases) {
+      const [pgPhase, httpPhase] = [`raw INSERTs (pgbench, ${SINGLE_CONNECTIONS} clients)`, `POST /api/events/ (wrk, ${SINGLE_CONNECTIONS} conns)`]
+      // V8 needs a few thousand requests to optimize Vigil's request path.
+      const warm = Number(env.BENCH_WARM ?? 3)
+      await reset()
+      await pgbench(warm)
+      await reset()
+      await wrk(warm)
+      // The sides take turns, ROUNDS times, for the same time each: on a shared machine the
+      // commit latency drifts, and taking turns exposes both to the same drift.
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [phase, side, vs] of [[pgPhase, pgbench, undefined], [httpPhase, wrk, pgPhase]] as const) {
           await reset()
-          await measure(phase, part.length, () => drive(part.length, CONNECTIONS, (i) => task(from + i)), vs)
-          await verify(phase, part.length, alertsOf(part))
+          const before = cpuNow(vigil?.pid, dbName)
+          // What the client counted as done in its time; the table holds those and any still in
+          // flight when the time ran out.
+          const done = await side(SINGLE_SECONDS)
+          const cpu = cpuSince(before, cpuNow(vigil?.pid, dbName))
+          const r = results.find((x) => x.phase === phase)
+          if (!r) results.push({ phase, rows: done, seconds: SINGLE_SECONDS, vs, cpu, rounds: [done / SINGLE_SECONDS] })
+          else {
+            r.rows += done
+            r.seconds += SINGLE_SECONDS
+            r.cpu = { vigil: r.cpu.vigil + cpu.vigil, pg: r.cpu.pg + cpu.pg, bench: r.cpu.bench + cpu.bench }
+            r.rounds.push(done / SINGLE_SECONDS)
+          }
+          const [{ e }] = await sql<{ e: number }[]>`select count(*)::int as e from events`
+          log(`  ${phase}: ${done} done, ${e} events stored ${e >= done ? 'ok' : 'MISMATCH'}`)
+          if (e < done) throw new Error(`${phase}: the database holds fewer events than were acknowledged`)
         }
       }
     }
@@ -333,6 +395,7 @@ async function main() {
     await admin.unsafe(`drop database if exists ${dbName} with (force)`)
     await admin.end({ timeout: 5 })
     log(`dropped ${dbName}`)
+    rmSync(work, { recursive: true, force: true })
   }
   report()
 }
@@ -358,10 +421,10 @@ function report() {
     }
     console.log(
       [
-        'CPU: of the Vigil process, of the PostgreSQL backends of the scratch database, and of this process (client, baselines).',
-        'raw COPY writes the same event rows (attributes = the original line) on one connection: no alerts, no duplicate check.',
-        'raw INSERT loop: postgres.js prepared statements, autocommit; a High/Critical event and its alert in one transaction.',
-        `${ROUNDS} rounds: COPY and bulk take turns, and so do the INSERT loop and POST; HTTP load from a raw keep-alive socket client.`
+        'CPU: of the Vigil process, of the PostgreSQL backends of the scratch database, and of this process (the bulk client; psql, pgbench and wrk are not counted).',
+        `raw COPY: psql's \\copy of the same event rows (attributes = the original line), ${CONNECTIONS} processes: no alerts, no duplicate check.`,
+        'raw INSERTs: pgbench, one event a transaction, 10 % High with its alert in the same transaction; unique external ids.',
+        `${ROUNDS} rounds: COPY and bulk take turns (bulk from a raw keep-alive socket client), and so do pgbench and wrk (${SINGLE_SECONDS} s each).`
       ].join('\n')
     )
   }
