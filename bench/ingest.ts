@@ -20,7 +20,7 @@
 // e.g. "DB_POOL_MAX=4").
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -39,6 +39,7 @@ import {
 } from './data.js'
 import { cpuNow, cpuSince, type Cpu } from './cpu.js'
 import { Client, drive } from './http.js'
+import { findBin, scratchDatabase } from './pg.js'
 import { sampleRss, startVigil, type Vigil } from './server.js'
 
 const env = process.env
@@ -85,17 +86,6 @@ const results: Result[] = []
 const execFileAsync = promisify(execFile)
 /** Runs a program to its end; its standard output. */
 const run = async (cmd: string, args: string[]) => (await execFileAsync(cmd, args, { maxBuffer: 64 * MB })).stdout
-/** A PostgreSQL client program: from PATH, else from Debian's server packages. */
-function findBin(name: string): string {
-  const root = '/usr/lib/postgresql'
-  if (existsSync(root)) {
-    for (const v of readdirSync(root).sort((a, b) => Number(b) - Number(a))) {
-      const p = join(root, v, 'bin', name)
-      if (existsSync(p)) return p
-    }
-  }
-  return name
-}
 /** Scratch files of this run (COPY data, pgbench and wrk scripts). */
 const work = mkdtempSync(join(tmpdir(), 'vigil-bench-ingest-'))
 const memory: MemoryResult[] = []
@@ -103,13 +93,8 @@ const rate = (r: Result) => r.rows / r.seconds
 
 async function main() {
   const runId = randomBytes(4).toString('hex')
-  const dbName = `vigil_bench_${runId}`
-  const admin = postgres(BASE_URL, { max: 1, onnotice: () => {} })
-  // A database name cannot be a bound parameter; this one is made here from hex digits only.
-  await admin.unsafe(`create database ${dbName}`)
-  const url = new URL(BASE_URL)
-  url.pathname = `/${dbName}`
-  const dbUrl = url.toString()
+  const scratch = await scratchDatabase(BASE_URL, 'vigil_bench')
+  const { dbName, dbUrl } = scratch
   log(`scratch database ${dbName}`)
 
   const adminPassword = randomBytes(18).toString('base64url')
@@ -392,8 +377,7 @@ end
     client?.close()
     await vigil?.stop()
     await sql.end({ timeout: 5 })
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`)
-    await admin.end({ timeout: 5 })
+    await scratch.drop()
     log(`dropped ${dbName}`)
     rmSync(work, { recursive: true, force: true })
   }

@@ -17,7 +17,7 @@
 // (run only the requests whose name contains this).
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { drizzle } from 'drizzle-orm/postgres-js'
@@ -26,6 +26,7 @@ import * as schema from '../src/db/schema.js'
 import type { Db } from '../src/db/index.js'
 import { alertStats, listAlerts, type AlertFilter } from '../src/services/alerts.js'
 import { Client, drive } from './http.js'
+import { findBin, scratchDatabase } from './pg.js'
 import { startVigil } from './server.js'
 
 const env = process.env
@@ -36,17 +37,6 @@ const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16)
 const PER_REQUEST = 10_000
 const DEPTH = 100_000
 const log = (msg: string) => process.stderr.write(`${msg}\n`)
-
-function findPgbench(): string {
-  const root = '/usr/lib/postgresql'
-  if (existsSync(root)) {
-    for (const v of readdirSync(root).sort((a, b) => Number(b) - Number(a))) {
-      const p = join(root, v, 'bin', 'pgbench')
-      if (existsSync(p)) return p
-    }
-  }
-  return 'pgbench'
-}
 
 // A quarter of the events alert (High 17%, Critical 8%), from 50 sources.
 const SEVERITY_CUTS: [number, string][] = [[0.5, 'Low'], [0.75, 'Medium'], [0.92, 'High'], [1, 'Critical']]
@@ -96,7 +86,7 @@ function runPgbench(dbUrl: string, sqlText: string): Side {
     writeFileSync(script, sqlText)
     const u = new URL(dbUrl)
     const out = execFileSync(
-      findPgbench(),
+      findBin('pgbench'),
       ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(SECONDS), '-f', script, '-l', `--log-prefix=${join(dir, 'log')}`,
         '-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), u.pathname.slice(1)],
       { encoding: 'utf8', cwd: dir }
@@ -127,14 +117,8 @@ const inline = (q: { query: string; params: unknown[] }) =>
   q.query.replace(/\$(\d+)/g, (_, n: string) => literal(q.params[Number(n) - 1])).replace(/\s+/g, ' ') + ';\n'
 
 async function main() {
-  const runId = randomBytes(4).toString('hex')
-  const dbName = `vigil_bench_list_${runId}`
-  const admin = postgres(BASE_URL, { max: 1, onnotice: () => {} })
-  // A database name cannot be a bound parameter; this one is made here from hex digits only.
-  await admin.unsafe(`create database ${dbName}`)
-  const url = new URL(BASE_URL)
-  url.pathname = `/${dbName}`
-  const dbUrl = url.toString()
+  const scratch = await scratchDatabase(BASE_URL, 'vigil_bench_list')
+  const { dbUrl } = scratch
   const password = randomBytes(18).toString('base64url')
   const vigil = await startVigil({
     NODE_ENV: 'production',
@@ -220,8 +204,7 @@ async function main() {
   } finally {
     await client.end()
     await vigil.stop()
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`)
-    await admin.end()
+    await scratch.drop()
   }
 }
 

@@ -30,14 +30,19 @@ export const AlertOut = Type.Object(
   }
 )
 
-export const AlertQuery = Type.Object({
-  ...PageQuery,
+/** The filters of the alert list, which the statistics take too. */
+const AlertFilters = {
   severity: Type.Optional(Severity),
   status: Type.Optional(AlertStatus),
   event_type: Type.Optional(EventTypeSchema),
   source: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   created_after: Type.Optional(IsoDate),
-  created_before: Type.Optional(IsoDate),
+  created_before: Type.Optional(IsoDate)
+}
+
+export const AlertQuery = Type.Object({
+  ...PageQuery,
+  ...AlertFilters,
   updated_since: Type.Optional({ ...IsoDate, description: 'Only alerts changed at or after this time; the list is then newest change first' })
 })
 
@@ -55,12 +60,7 @@ export const AlertPatch = Type.Object(
 )
 
 export const AlertStatsQuery = Type.Object({
-  severity: Type.Optional(Severity),
-  status: Type.Optional(AlertStatus),
-  event_type: Type.Optional(EventTypeSchema),
-  source: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-  created_after: Type.Optional(IsoDate),
-  created_before: Type.Optional(IsoDate),
+  ...AlertFilters,
   bucket: Type.Optional(StringEnum(STATS_BUCKETS, { description: 'Histogram bucket: minute, hour (default) or day' }))
 })
 
