@@ -65,6 +65,9 @@ export const conflict = (detail: string, field?: string) =>
   new HttpError('conflict', detail, field ? { errors: { [field]: [detail] } } : {})
 export const badRequest = (detail: string, field?: string) =>
   new HttpError('validation_failed', detail, field ? { errors: { [field]: [detail] } } : {})
+/** A 400 for one bad query parameter, worded as schema validation words it. */
+export const invalidQuery = (field: string, message: string) =>
+  new HttpError('validation_failed', `Invalid query parameter '${field}': ${message}`, { errors: { [field]: [message] } })
 export const forbidden = (detail = FORBIDDEN) => new HttpError('permission_denied', detail)
 
 /** The 503 a client retries when the database does not answer. */

@@ -18,7 +18,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
 import { rowsOf } from './db/queries.js'
-import { HttpError, notFound } from './errors.js'
+import { HttpError, invalidQuery, notFound } from './errors.js'
 
 export const DEFAULT_PAGE_SIZE = 20
 export const MAX_PAGE_SIZE = 100
@@ -66,8 +66,7 @@ interface Cursor extends Position {
   direction: Direction
 }
 
-const invalidCursor = () =>
-  new HttpError('validation_failed', "Invalid query parameter 'cursor': Invalid cursor.", { errors: { cursor: ['Invalid cursor.'] } })
+const invalidCursor = () => invalidQuery('cursor', 'Invalid cursor.')
 
 const ISO_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 
@@ -103,7 +102,7 @@ const keyOf = (column: PgColumn) => sql<string>`to_char(${column} at time zone '
 
 /**
  * The page query itself, in the index's order. Exported for the test that checks, on PostgreSQL
- * at a realistic size, that every list is read in index order (test/list-plans.test.ts).
+ * at a realistic size, that every list is read in index order (test/listing.test.ts).
  */
 export function pageQuery<T extends PgTable & { id: PgColumn }>(db: Db, source: PageSource<T>, params: PageParams) {
   const { table, where, newest } = source
@@ -135,14 +134,15 @@ const estimates = new WeakMap<Db, Map<string, { count: number; until: number }>>
 
 /** Rows matching `where`, counted exactly up to `max`; beyond it, the planner's estimate. */
 async function boundedCount(db: Db, table: PgTable, where: SQL | undefined, max: number): Promise<{ count: number; estimated: boolean }> {
-  const matching = db.select({ one: sql`1` }).from(table).where(where)
-  const key = JSON.stringify([max, matching.toSQL()])
+  // A builder per use: drizzle's builders change in place when limited.
+  const matching = () => db.select({ one: sql`1` }).from(table).where(where)
+  const key = JSON.stringify([max, matching().toSQL()])
   let known = estimates.get(db)
   const hit = known?.get(key)
   if (hit && hit.until > Date.now()) return { count: hit.count, estimated: true }
-  const [{ n }] = await db.select({ n: count() }).from(matching.limit(max + 1).as('capped'))
+  const [{ n }] = await db.select({ n: count() }).from(matching().limit(max + 1).as('capped'))
   if (n <= max) return { count: n, estimated: false }
-  const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${db.select({ one: sql`1` }).from(table).where(where)}`)
+  const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${matching()}`)
   const plan = rows[0]?.['QUERY PLAN']
   const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[]
   // Never below what was just seen to exist.
@@ -176,7 +176,8 @@ export async function listPage<T extends PgTable & { id: PgColumn }, V>(
   if (cursor?.direction === 'newer') rows.reverse()
   const first = rows[0]
   const last = rows[rows.length - 1]
-  const toCursor = (direction: Direction, p: Position) => encodeCursor({ direction, ...p })
+  const toCursor = (direction: Direction, row: { _key: string; id: number } | undefined, otherwise: Position = cursor!) =>
+    link(at, { cursor: encodeCursor({ direction, ...(row ? { key: row._key, id: row.id } : otherwise) }) })
 
   let next: string | null
   let previous: string | null
@@ -187,11 +188,11 @@ export async function listPage<T extends PgTable & { id: PgColumn }, V>(
     previous = params.page > 1 ? link(at, { page: params.page - 1 }) : null
   } else if (cursor?.direction === 'newer') {
     // Walking back towards the newest rows: older ones lie beyond the cursor's own row.
-    previous = more && first ? link(at, { cursor: toCursor('newer', { key: first._key, id: first.id }) }) : null
-    next = link(at, { cursor: toCursor('older', last ? { key: last._key, id: last.id } : cursor) })
+    previous = more && first ? toCursor('newer', first) : null
+    next = toCursor('older', last)
   } else {
-    next = more && last ? link(at, { cursor: toCursor('older', { key: last._key, id: last.id }) }) : null
-    previous = cursor ? link(at, { cursor: toCursor('newer', first ? { key: first._key, id: first.id } : cursor) }) : null
+    next = more && last ? toCursor('older', last) : null
+    previous = cursor ? toCursor('newer', first) : null
   }
   return { count: total.count, count_estimated: total.estimated, next, previous, results: await map(rows) }
 }

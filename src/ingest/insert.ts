@@ -10,6 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
+import { rowsOf } from '../db/queries.js'
 import { driverError } from '../errors.js'
 import { INGEST_ALERT_STEP } from '../services/alerts.js'
 import type { EventRow } from './map.js'
@@ -153,8 +154,7 @@ function build<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: EventRo
 
 async function insertOnce(database: Database, rows: EventRow[], full: boolean): Promise<Returned[]> {
   if (database.pg) return build(database.pg as unknown as Tag<Promise<Returned[]>>, (v) => v, rows, full)
-  const result = await database.db.execute(build(sql as Tag<SQL>, (v) => sql.param(v), rows, full))
-  return (result as unknown as { rows: Returned[] }).rows
+  return rowsOf<Returned>(database.db, build(sql as Tag<SQL>, (v) => sql.param(v), rows, full))
 }
 
 const key = (source: string, externalId: string) => `${source}\u0000${externalId}`

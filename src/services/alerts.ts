@@ -19,7 +19,7 @@
 import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { ALERT_STATUSES, alerts, EVENT_TYPES, events, SEVERITIES, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
-import { conflict, HttpError, notFound } from '../errors.js'
+import { conflict, invalidQuery, notFound } from '../errors.js'
 import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { getById, rowsOf } from '../db/queries.js'
 import { recordAudit, type Actor } from './audit.js'
@@ -281,19 +281,16 @@ export interface StatsQuery extends Omit<AlertFilter, keyof PageParams> {
 
 const zeros = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>
 
-const statsInvalid = (field: string, msg: string) =>
-  new HttpError('validation_failed', `Invalid query parameter '${field}': ${msg}`, { errors: { [field]: [msg] } })
-
 /** Alert counts over [created_after, created_before] (default: the last 24 hours). */
 export async function alertStats(db: Db, q: StatsQuery) {
   const bucket = q.bucket ?? 'hour'
   const to = q.created_before ? new Date(q.created_before) : new Date()
   const from = q.created_after ? new Date(q.created_after) : new Date(to.getTime() - BUCKET_MS.day)
-  if (from > to) throw statsInvalid('created_after', 'Must not be after created_before.')
+  if (from > to) throw invalidQuery('created_after', 'Must not be after created_before.')
   const first = Math.floor(from.getTime() / BUCKET_MS[bucket]) * BUCKET_MS[bucket]
   const buckets = Math.floor((to.getTime() - first) / BUCKET_MS[bucket]) + 1
   if (buckets > MAX_STATS_BUCKETS) {
-    throw statsInvalid('bucket', `The range holds ${buckets} ${bucket} buckets, at most ${MAX_STATS_BUCKETS}: choose a longer bucket or a shorter range.`)
+    throw invalidQuery('bucket', `The range holds ${buckets} ${bucket} buckets, at most ${MAX_STATS_BUCKETS}: choose a longer bucket or a shorter range.`)
   }
   const { where } = alertList({ ...q, created_after: from.toISOString(), created_before: to.toISOString() })
   const [groups, histogram] = await Promise.all([

@@ -17,7 +17,7 @@ import {
   type IncidentStatus,
   type Severity
 } from '../db/schema.js'
-import { conflict, HttpError, isUniqueViolation, notFound } from '../errors.js'
+import { conflict, HttpError, invalidQuery, isUniqueViolation, notFound } from '../errors.js'
 import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { alertOut } from './alerts.js'
 import { recordAudit, type Actor } from './audit.js'
@@ -176,10 +176,7 @@ export interface IncidentFilter extends PageParams {
 /** What an incident list reads: newest first; filters combine with AND. */
 export function incidentList(f: IncidentFilter): PageSource<typeof incidents> {
   // PostgreSQL refuses NUL in text; say so instead of letting the query fail.
-  if (f.search && /\p{Cc}/u.test(f.search)) {
-    const msg = 'Must not contain control characters.'
-    throw new HttpError('validation_failed', `Invalid query parameter 'search': ${msg}`, { errors: { search: [msg] } })
-  }
+  if (f.search && /\p{Cc}/u.test(f.search)) throw invalidQuery('search', 'Must not contain control characters.')
   const where = and(
     f.status ? eq(incidents.status, f.status) : undefined,
     f.severity ? eq(incidents.severity, f.severity) : undefined,
