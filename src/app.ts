@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
+import maintenancePlugin from '../plugins/maintenance.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import ingestPlugin from '../plugins/ingest.js'
 import loginLimitPlugin from '../plugins/login-limit.js'
@@ -153,6 +154,7 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(configPlugin, { config })
   await app.register(securityPlugin)
   await app.register(dbPlugin, { pgliteImage })
+  await app.register(maintenancePlugin)
   await app.register(loginLimitPlugin)
   await app.register(authPlugin)
   await app.register(rbacPlugin)

@@ -66,6 +66,11 @@ export const ConfigSchema = Type.Object({
   HTTP_CONNECTION_TIMEOUT_MS: Int(120_000),
   /** Lists count matching rows exactly up to this many; beyond, `count` is an estimate (`count_estimated: true`). */
   LIST_EXACT_COUNT_MAX: Int(10_000, 1),
+  /**
+   * Days events are kept (0: for ever). Whole days are dropped, with the alerts of their events
+   * and the alerts' links to incidents (the incidents stay), once every event in them is older.
+   */
+  RETENTION_DAYS: Int(0),
   /** Largest JSON body for ordinary API routes. */
   BODY_LIMIT: Int(1024 * 1024, 1024),
   INGEST_MAX_BODY_BYTES: Int(10 * 1024 * 1024, 1024),

@@ -2,6 +2,7 @@
 // a new PostgreSQL database when TEST_DATABASE_URL is set, otherwise an in-memory PGlite.
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, InjectOptions } from 'fastify'
+import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { buildApp } from '../src/app.js'
 import { useTestHashing } from '../src/auth/passwords.js'
@@ -46,6 +47,18 @@ export async function freshDatabaseUrl(t: Teardown): Promise<string | undefined>
   const url = new URL(base)
   url.pathname = `/${name}`
   return url.toString()
+}
+
+/**
+ * Makes the partitions of events for every UTC day from `from` to `to`, so a test can give events
+ * an old storage time (the server stamps each event it stores with the present).
+ */
+export async function partitionDays(app: FastifyInstance, from: Date | string, to: Date | string = from): Promise<void> {
+  await app.db.execute(
+    sql`select vigil_event_partition(d::date, d::date + 1)
+        from generate_series((${new Date(from).toISOString()}::timestamptz at time zone 'UTC')::date,
+                             (${new Date(to).toISOString()}::timestamptz at time zone 'UTC')::date, interval '1 day') d`
+  )
 }
 
 /** Polls until `check` holds, for at most `ms`; returns whether it did. */

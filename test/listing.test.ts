@@ -9,7 +9,7 @@ import { alertList } from '../src/services/alerts.js'
 import { auditList } from '../src/services/audit.js'
 import { eventList } from '../src/services/events.js'
 import { incidentList } from '../src/services/incidents.js'
-import { build, inject, makeRoles, onPostgres } from './helper.js'
+import { build, inject, makeRoles, onPostgres, partitionDays } from './helper.js'
 
 const SEVERITIES = ['Low', 'Medium', 'High', 'Critical']
 const TYPES = ['intrusion', 'malware', 'anomaly']
@@ -25,6 +25,7 @@ async function seed(app: any, admin: any) {
         created.push(res.body)
       }
   const base = Date.parse('2026-01-01T00:00:00Z')
+  await partitionDays(app, new Date(base), new Date(base + created.length * 3600_000))
   for (const [i, e] of created.entries()) {
     const at = new Date(base + i * 3600_000)
     await app.db.update(events).set({ timestamp: at }).where(eq(events.id, e.id))
@@ -121,6 +122,7 @@ t.test('ties on timestamp are broken by id, so pages never repeat or skip', asyn
   for (let i = 0; i < 7; i++) {
     await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { source: 's', event_type: 'anomaly', severity: 'Low' } })
   }
+  await partitionDays(app, '2026-05-05T00:00:00Z')
   await app.db.update(events).set({ timestamp: sql`'2026-05-05T00:00:00Z'::timestamptz` })
   const seen: number[] = []
   for (let page = 1; page <= 3; page++) {
@@ -279,6 +281,7 @@ const SMALL_SORT_ROWS = 1000
 if (onPostgres) t.test('every list and filter combination is read in index order at a realistic size: no Sort of its filtered set', async (t) => {
   const app = await build(t)
   const { admin, analyst } = await makeRoles(app)
+  await partitionDays(app, new Date(Date.now() - 18 * 24 * 3600_000), new Date())
   await app.db.execute(sql`
     insert into events (source, event_type, severity, description, timestamp, updated_at)
     select 'src-' || (i % 50), (array['intrusion','malware','anomaly'])[1 + i % 3]::event_type,
@@ -286,8 +289,8 @@ if (onPostgres) t.test('every list and filter combination is read in index order
            'generated', now() - (i * interval '10 seconds'), now() - (i * interval '10 seconds')
     from generate_series(1, 150000) i`)
   await app.db.execute(sql`
-    insert into alerts (event_id, status, severity, event_type, source, created_at, updated_at)
-    select id, (array['Open','Open','Open','Acknowledged','Resolved'])[1 + id % 5]::alert_status, severity, event_type, source, timestamp, timestamp
+    insert into alerts (event_id, event_timestamp, status, severity, event_type, source, created_at, updated_at)
+    select id, timestamp, (array['Open','Open','Open','Acknowledged','Resolved'])[1 + id % 5]::alert_status, severity, event_type, source, timestamp, timestamp
     from events where severity in ('High', 'Critical')`)
   await app.db.execute(sql`
     insert into audit_log (actor_id, actor, action, target_type, target_id, created_at)

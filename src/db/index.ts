@@ -11,6 +11,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { PROJECT_ROOT } from '../paths.js'
+import { makeEventPartitions } from './partitions.js'
 import * as schema from './schema.js'
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
@@ -31,6 +32,7 @@ export interface Database {
   openListener(events: ListenerEvents): Listener
   /** Resolves after a real round trip, rejects when the database does not answer in time. */
   ping(timeoutMs: number): Promise<void>
+  /** Applies pending migrations, then makes the partitions of events for the days ahead. */
   migrate(): Promise<void>
   close(): Promise<void>
 }
@@ -106,6 +108,7 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
       try {
         await lockConn`select pg_advisory_lock(727274)`
         await migratePostgres(pdb, { migrationsFolder: MIGRATIONS_DIR })
+        await makeEventPartitions(pdb as unknown as Db)
       } finally {
         await lockConn`select pg_advisory_unlock(727274)`.catch(() => {})
         lockConn.release()
@@ -193,7 +196,10 @@ async function openPglite(dataDir: string, image?: Blob): Promise<Database> {
       }
     },
     ping: (ms) => withTimeout(db.execute(sql`select 1`).then(() => undefined), ms, 'database ping'),
-    migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }),
+    async migrate() {
+      await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR })
+      await makeEventPartitions(db)
+    },
     // Idempotent like postgres.js's end(): a test (or a shutdown path) may close the database
     // before the app's own onClose hook does.
     close: async () => {

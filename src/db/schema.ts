@@ -5,11 +5,13 @@ import {
   bigint,
   boolean,
   check,
+  foreignKey,
   index,
   inet,
   integer,
   jsonb,
   pgEnum,
+  pgSequence,
   pgTable,
   primaryKey,
   text,
@@ -65,10 +67,18 @@ export const users = pgTable(
   ]
 )
 
+// Events are partitioned by storage time (drizzle/0005_partitioned_events.sql, src/db/partitions.ts):
+// a day per partition, so retention drops whole days. A partitioned table's unique keys must hold
+// the partition key, so the key is (id, timestamp), ids come from a sequence of their own (the
+// insert takes them before it writes), and (source, external_id) idempotency lives in event_keys.
+export const eventsIdSeq = pgSequence('events_id_seq')
+
 export const events = pgTable(
   'events',
   {
-    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    id: bigint('id', { mode: 'number' })
+      .notNull()
+      .default(sql`nextval('events_id_seq')`),
     source: varchar('source', { length: 255 }).notNull(),
     eventType: eventTypeEnum('event_type').notNull(),
     severity: severityEnum('severity').notNull(),
@@ -77,7 +87,7 @@ export const events = pgTable(
     timestamp: timestamp('timestamp', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     // The source's own time, when a shipper sends one.
     occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }),
-    // The sender's id: with source it makes shipper retries idempotent.
+    // The sender's id: with source it makes shipper retries idempotent (event_keys).
     externalId: varchar('external_id', { length: 255 }),
     attributes: jsonb('attributes'),
     // When the event was last changed through the API (its storage time until then): what
@@ -85,6 +95,7 @@ export const events = pgTable(
     updatedAt: updatedAt()
   },
   (t) => [
+    primaryKey({ columns: [t.id, t.timestamp] }),
     // Each list filter has an index in the list's own order (src/pagination.ts): newest first, the
     // id breaking ties, so a page is read in order and never sorted (test/list-plans.test.ts).
     index('events_timestamp_id_idx').on(t.timestamp.desc(), t.id.desc()),
@@ -92,9 +103,25 @@ export const events = pgTable(
     index('events_event_type_timestamp_id_idx').on(t.eventType, t.timestamp.desc(), t.id.desc()),
     index('events_source_timestamp_id_idx').on(t.source, t.timestamp.desc(), t.id.desc()),
     index('events_updated_at_id_idx').on(t.updatedAt.desc(), t.id.desc()),
-    uniqueIndex('events_source_external_id_idx').on(t.source, t.externalId),
     check('events_source_not_empty', sql`char_length(${t.source}) >= 1`)
   ]
+)
+
+/**
+ * The (source, external_id) of every stored event that has one: the insert claims the key here
+ * first (ON CONFLICT DO NOTHING) and stores only the events whose key it claimed, so a re-sent
+ * record is a duplicate for as long as its event is kept. A key lives and dies with its event:
+ * deleted with it, moved when an update changes it, dropped by retention with its day (by
+ * event_timestamp, the event's storage time; BRIN, since keys arrive in time order).
+ */
+export const eventKeys = pgTable(
+  'event_keys',
+  {
+    source: varchar('source', { length: 255 }).notNull(),
+    externalId: varchar('external_id', { length: 255 }).notNull(),
+    eventTimestamp: timestamp('event_timestamp', { withTimezone: true, mode: 'date' }).notNull()
+  },
+  (t) => [primaryKey({ columns: [t.source, t.externalId] }), index('event_keys_event_timestamp_idx').using('brin', t.eventTimestamp)]
 )
 
 export const alerts = pgTable(
@@ -102,9 +129,10 @@ export const alerts = pgTable(
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     // One alert per event at most: the unique index is what makes "exactly one" hold under races.
-    eventId: bigint('event_id', { mode: 'number' })
-      .notNull()
-      .references(() => events.id, { onDelete: 'cascade' }),
+    eventId: bigint('event_id', { mode: 'number' }).notNull(),
+    // The event's storage time: with event_id the reference to the event (its partition key), and
+    // what retention deletes an expired day's alerts by.
+    eventTimestamp: timestamp('event_timestamp', { withTimezone: true, mode: 'date' }).notNull(),
     status: alertStatusEnum('status').notNull().default('Open'),
     // Copied from the event so alert filters need no join.
     severity: severityEnum('severity').notNull(),
@@ -115,6 +143,8 @@ export const alerts = pgTable(
   },
   (t) => [
     uniqueIndex('alerts_event_id_idx').on(t.eventId),
+    foreignKey({ name: 'alerts_event_fk', columns: [t.eventId, t.eventTimestamp], foreignColumns: [events.id, events.timestamp] }).onDelete('cascade').onUpdate('cascade'),
+    index('alerts_event_timestamp_idx').on(t.eventTimestamp),
     // In the list's own order, as for events; severity with status is the triage queue's view.
     index('alerts_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
     index('alerts_status_created_at_id_idx').on(t.status, t.createdAt.desc(), t.id.desc()),

@@ -2,14 +2,16 @@
 // as one array parameter per column, expanded by unnest() on the server (far faster than a
 // multi-row VALUES built by a query builder); the attributes, already JSON text, travel as one
 // JSON array, which spares escaping each document into an array literal. A few rows (up to
-// SMALL_CHUNK) go as a multi-row VALUES instead, which costs the server less. ON CONFLICT
-// (source, external_id) DO NOTHING makes re-sent records duplicates; the alerts for the rows
-// actually inserted are written by the same statement, from its RETURNING rows, by the alert
-// step the alerts module provides (src/services/alerts.ts decides which rows raise one).
+// SMALL_CHUNK) go as a multi-row VALUES instead, which costs the server less. Claiming each
+// record's (source, external_id) in event_keys (ON CONFLICT DO NOTHING) makes re-sent records
+// duplicates; the alerts for the rows actually inserted are written by the same statement, from
+// its RETURNING rows, by the alert step the alerts module provides (src/services/alerts.ts
+// decides which rows raise one).
 // The same SQL runs on PostgreSQL through postgres.js and on PGlite through Drizzle.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
+import { makeEventPartitions } from '../db/partitions.js'
 import { rowsOf } from '../db/queries.js'
 import { driverError } from '../errors.js'
 import { INGEST_ALERT_STEP } from '../services/alerts.js'
@@ -31,16 +33,28 @@ type Tag<T> = (strings: TemplateStringsArray, ...values: unknown[]) => T
 const SMALL_CHUNK = 32
 
 // Both statements begin with whether the caller wants whole rows back (the REST API answers with
-// the stored time and attributes; bulk replies need only ids, and copying every document into
-// RETURNING would cost the server for nothing), then insert, then write the alerts.
+// the stored attributes; bulk replies need only ids, and copying every document into RETURNING
+// would cost the server for nothing), then the rows as `input`, each with its new id (events are
+// partitioned, so ids come from their sequence, drizzle/0005) and its place `n` in the chunk.
+// Then the keys are claimed in event_keys, and only the events whose key was claimed (or that
+// have none) are stored: a key already there, or claimed by a concurrent statement that commits,
+// makes its record a duplicate. Then the alerts.
 const WANT = `
     WITH want AS (SELECT `
-const INSERT_HEAD = `::boolean AS whole_rows), inserted AS (
-      INSERT INTO events (source, event_type, severity, description, occurred_at, external_id, attributes)`
-const CONFLICT_AND_RETURNING = `
-      ON CONFLICT (source, external_id) DO NOTHING
-      RETURNING id, source, external_id, severity, event_type,
-                CASE WHEN (SELECT whole_rows FROM want) THEN "timestamp" END AS "timestamp",
+const INPUT_HEAD = `::boolean AS whole_rows), input AS MATERIALIZED (
+      SELECT nextval('events_id_seq') AS id, now() AS ts, r.*`
+const INPUT_COLUMNS = 'source, event_type, severity, description, occurred_at, external_id, attributes, n'
+const STORE = `
+    ), claimed AS (
+      INSERT INTO event_keys (source, external_id, event_timestamp)
+      SELECT source, external_id, ts FROM input WHERE external_id IS NOT NULL
+      ON CONFLICT DO NOTHING
+      RETURNING source, external_id
+    ), inserted AS (
+      INSERT INTO events (id, source, event_type, severity, description, "timestamp", occurred_at, external_id, attributes, updated_at)
+      SELECT id, source, event_type, severity, description, ts, occurred_at, external_id, attributes, ts FROM input
+      WHERE external_id IS NULL OR (source, external_id) IN (SELECT source, external_id FROM claimed)
+      RETURNING id, "timestamp", source, severity, event_type,
                 CASE WHEN (SELECT whole_rows FROM want) THEN attributes END AS attributes`
 // After the insert: the alert step from the alerts module (its text here, its parameters after
 // the rows'), then the reply. TAIL is the statement's text from the end of the insert on, as
@@ -48,7 +62,7 @@ const CONFLICT_AND_RETURNING = `
 const TAIL = [`
     ), ${INGEST_ALERT_STEP.strings[0]}`, ...INGEST_ALERT_STEP.strings.slice(1)]
 TAIL[TAIL.length - 1] += `
-    SELECT id, source, external_id, "timestamp", attributes FROM inserted`
+    SELECT input.n, inserted.id, inserted."timestamp", inserted.attributes FROM inserted JOIN input USING (id)`
 
 /**
  * The statements are tagged-template calls made from constant text, so both tags (postgres.js
@@ -64,10 +78,11 @@ const templates = new Map<number, TemplateStringsArray>()
 function valuesTemplate(n: number): TemplateStringsArray {
   let t = templates.get(n)
   if (t) return t
-  const strings = [WANT, `${INSERT_HEAD}\n      VALUES (`]
+  const strings = [WANT, `${INPUT_HEAD}\n      FROM (VALUES (`]
   for (let i = 0; i < n; i++) {
     strings.push(...COLUMN_CASTS)
-    strings.push(`::text::jsonb)${i < n - 1 ? ', (' : `${CONFLICT_AND_RETURNING}${TAIL[0]}`}`)
+    // The row's place is constant text, like the casts.
+    strings.push(`::text::jsonb, ${i + 1})${i < n - 1 ? ', (' : `) AS r(${INPUT_COLUMNS})${STORE}${TAIL[0]}`}`)
   }
   strings.push(...TAIL.slice(1))
   templates.set(n, (t = template(strings)))
@@ -123,28 +138,26 @@ function statement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: Eve
 
 const UNNEST_TEMPLATE = template([
   WANT,
-  `${INSERT_HEAD}
-      SELECT r.source, r.event_type::event_type, r.severity::severity, r.description, r.occurred_at::timestamptz,
-             r.external_id, NULLIF(a.doc, 'null'::jsonb)
-      FROM unnest(`,
+  `${INPUT_HEAD}
+      FROM (SELECT u.source, u.event_type::event_type, u.severity::severity, u.description, u.occurred_at::timestamptz,
+                   u.external_id, NULLIF(a.doc, 'null'::jsonb), u.n
+            FROM unnest(`,
   '::text[], ',
   '::text[], ',
   '::text[],\n                  ',
   '::text[], ',
   '::text[], ',
   `::text[])
-           WITH ORDINALITY AS r(source, event_type, severity, description, occurred_at, external_id, n)
-      JOIN jsonb_array_elements(`,
-  `::jsonb) WITH ORDINALITY AS a(doc, n) USING (n)
-      ORDER BY n${CONFLICT_AND_RETURNING}${TAIL[0]}`,
+                 WITH ORDINALITY AS u(source, event_type, severity, description, occurred_at, external_id, n)
+            JOIN jsonb_array_elements(`,
+  `::jsonb) WITH ORDINALITY AS a(doc, n) USING (n)) AS r(${INPUT_COLUMNS})${STORE}${TAIL[0]}`,
   ...TAIL.slice(1)
 ])
 
 interface Returned {
+  n: number | string
   id: number | string
-  source: string
-  external_id: string | null
-  timestamp: Date | string | null
+  timestamp: Date | string
   attributes: unknown
 }
 
@@ -158,31 +171,23 @@ async function insertOnce(database: Database, rows: EventRow[], full: boolean): 
 }
 
 const key = (source: string, externalId: string) => `${source}\u0000${externalId}`
-const stored = (r: Returned): StoredRow => ({
-  id: Number(r.id),
-  timestamp: r.timestamp === null ? null : new Date(r.timestamp),
-  attributes: r.attributes ?? null
-})
 
-/** Lines the RETURNING rows up with the input rows. */
-function outcomes(rows: EventRow[], returned: Returned[]): RowOutcome[] {
-  const byKey = new Map<string, StoredRow>()
-  // Rows without an external id never conflict, so all of them come back; they are inserted in
-  // input order (ORDER BY n) and take increasing ids, which pairs them with their input rows.
-  const anonymous: StoredRow[] = []
+/** Lines the returned rows up with the input rows by their place; a row not returned was a duplicate. */
+function outcomes(rows: EventRow[], returned: Returned[], full: boolean): RowOutcome[] {
+  const out = new Array<RowOutcome>(rows.length).fill(null)
   for (const r of returned) {
-    if (r.external_id === null) anonymous.push(stored(r))
-    else byKey.set(key(r.source, r.external_id), stored(r))
+    out[Number(r.n) - 1] = { id: Number(r.id), timestamp: full ? new Date(r.timestamp) : null, attributes: r.attributes ?? null }
   }
-  anonymous.sort((a, b) => a.id - b.id)
-  let next = 0
-  return rows.map((r) => (r.externalId === null ? (anonymous[next++] ?? null) : (byKey.get(key(r.source, r.externalId)) ?? null)))
+  return out
 }
 
 /** Errors caused by one row's values (bad input, check or size limits) rather than by the database. */
 const isRowError = (code: string | undefined) =>
   !!code && (code.startsWith('22') || code === '23502' || code === '23514' || code === '54000')
 const isRetryable = (code: string | undefined) => code === '40P01' || code === '40001'
+/** No partition of events holds now(): made ahead at every start and hour, so this is a database restored without them or a clock that jumped. */
+const isMissingPartition = (state: { code?: string; message?: string } | undefined) =>
+  state?.code === '23514' && /^no partition of relation "events"/.test(state.message ?? '')
 
 /**
  * Inserts rows and reports each one's outcome, with the stored time and attributes when `full`
@@ -213,9 +218,13 @@ async function insertUnique(database: Database, rows: EventRow[], full: boolean)
   if (rows.length === 0) return []
   for (let attempt = 1; ; attempt++) {
     try {
-      return outcomes(rows, await insertOnce(database, rows, full))
+      return outcomes(rows, await insertOnce(database, rows, full), full)
     } catch (err) {
       const state = driverError(err)
+      if (isMissingPartition(state) && attempt < 3) {
+        await makeEventPartitions(database.db)
+        continue
+      }
       if (isRetryable(state?.code) && attempt < 3) {
         await sleep(20 * attempt)
         continue

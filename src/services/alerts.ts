@@ -16,9 +16,9 @@
 //   RETURNING added to `raised`), kept in step with onAlertRaised.
 //
 // The unique index on alerts.event_id makes "at most one alert per event" hold when requests race.
-import { and, eq, gte, lte, sql } from 'drizzle-orm'
+import { and, eq, gte, lt, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
-import { ALERT_STATUSES, alerts, EVENT_TYPES, events, SEVERITIES, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
+import { ALERT_STATUSES, alerts, EVENT_TYPES, events, incidentAlerts, SEVERITIES, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
 import { conflict, invalidQuery, notFound } from '../errors.js'
 import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { getById, rowsOf } from '../db/queries.js'
@@ -106,7 +106,7 @@ async function raised(tx: Tx, e: AlertRaised) {
 
 /**
  * The ingest statement's alert step: a CTE named `raised` that reads the statement's CTE
- * `inserted` (columns id, severity, event_type, source: the events it actually stored, without
+ * `inserted` (columns id, timestamp, severity, event_type, source: the events it actually stored, without
  * duplicates) and writes the alerts the policy calls for, so a chunk's events and alerts are one
  * statement and one commit. `strings` is SQL text around the parameters (one more string than
  * parameters); each of `params` travels as ONE bound parameter (an array stays one array), so the
@@ -118,8 +118,8 @@ async function raised(tx: Tx, e: AlertRaised) {
 export const INGEST_ALERT_STEP: { strings: readonly string[]; params: readonly unknown[] } = {
   strings: [
     `raised AS (
-      INSERT INTO alerts (event_id, severity, event_type, source)
-      SELECT id, severity, event_type, source FROM inserted
+      INSERT INTO alerts (event_id, event_timestamp, severity, event_type, source)
+      SELECT id, "timestamp", severity, event_type, source FROM inserted
       WHERE severity = ANY(ARRAY(SELECT unnest(`,
     `::text[])::severity))
     )`
@@ -129,11 +129,17 @@ export const INGEST_ALERT_STEP: { strings: readonly string[]; params: readonly u
 
 type EventCopies = Pick<Event, 'id' | 'severity' | 'eventType' | 'source'>
 
+/**
+ * The event's timestamp as stored, for a reference to it: the database keeps microseconds, a JS
+ * Date only milliseconds, so the copy read into JS would not match the event's key.
+ */
+export const storedTimestamp = (eventId: number) => sql<Date>`(select "timestamp" from ${events} where id = ${eventId})`
+
 /** Inserts the event's alert unless it has one; the alert, or undefined when it had one. */
 async function insertAlert(tx: Tx, event: EventCopies, status: AlertStatus = 'Open'): Promise<Alert | undefined> {
   const [alert] = await tx
     .insert(alerts)
-    .values({ eventId: event.id, status, severity: event.severity, eventType: event.eventType, source: event.source })
+    .values({ eventId: event.id, eventTimestamp: storedTimestamp(event.id), status, severity: event.severity, eventType: event.eventType, source: event.source })
     .onConflictDoNothing({ target: alerts.eventId })
     .returning()
   return alert
@@ -165,6 +171,23 @@ export async function raiseByHand(db: Db, actor: Actor, input: ManualAlert): Pro
     await raised(tx, { alert, by: actor })
     return alertOut(alert)
   })
+}
+
+/**
+ * Retention (src/services/retention.ts): deletes the alerts of the events stored in [from, to),
+ * which are dropped next in the same transaction; their links to incidents go with them (ON DELETE
+ * CASCADE). How many alerts went, and which incident lost which alert.
+ */
+export async function expireAlerts(tx: Tx, from: Date, to: Date): Promise<{ alerts: number; links: { incidentId: number; alertId: number }[] }> {
+  const range = and(gte(alerts.eventTimestamp, from), lt(alerts.eventTimestamp, to))
+  const links = await tx
+    .select({ incidentId: incidentAlerts.incidentId, alertId: incidentAlerts.alertId })
+    .from(incidentAlerts)
+    .innerJoin(alerts, eq(alerts.id, incidentAlerts.alertId))
+    .where(range)
+  // Counted in SQL: a day's alerts can be many, and their ids are not needed.
+  const [gone] = await rowsOf<{ n: number }>(tx as unknown as Db, sql`with d as (delete from ${alerts} where ${range} returning 1) select count(*)::int as n from d`)
+  return { alerts: gone.n, links }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,14 +2,14 @@
 // transaction (or statement), always through src/services/alerts.ts.
 import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import { groupCommit } from '../db/group-commit.js'
-import type { Database, Db } from '../db/index.js'
+import type { Database, Db, Tx } from '../db/index.js'
 import { getById } from '../db/queries.js'
-import { events, type Event, type EventType, type Severity } from '../db/schema.js'
+import { eventKeys, events, type Event, type EventType, type Severity } from '../db/schema.js'
 import { badRequest, conflict, notFound } from '../errors.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
 import type { EventRow } from '../ingest/map.js'
 import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
-import { followEvent, raiseForEvent } from './alerts.js'
+import { followEvent, raiseForEvent, storedTimestamp } from './alerts.js'
 
 /** The one mapper: what an event looks like to API clients (routes/events/schema.ts EventOut). */
 export const eventOut = (e: Event) => ({
@@ -104,27 +104,56 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
 
 /**
  * Changes an event (PUT or PATCH); its alert's copies of the event's fields follow, and raising
- * its severity to one the policy alerts on raises the alert it lacked. 404 without the event.
+ * its severity to one the policy alerts on raises the alert it lacked. A new (source, external_id)
+ * moves the event's key (409 when another event holds it). 404 without the event.
  */
 export async function updateEvent(db: Db, id: number, patch: Partial<EventInput>, maxAttributesBytes: number): Promise<EventView> {
   attributesJson(patch.attributes, maxAttributesBytes)
   return db.transaction(async (tx) => {
+    const [before] = await tx.select().from(events).where(eq(events.id, id)).for('update')
+    if (!before) throw notFound()
     const columns = toColumns(patch)
     const [event] =
       Object.keys(columns).length > 0
-        ? await tx.update(events).set({ ...columns, updatedAt: sql`now()` }).where(eq(events.id, id)).returning()
-        : await tx.select().from(events).where(eq(events.id, id)).for('update')
-    if (!event) throw notFound()
+        ? await tx
+            .update(events)
+            .set({ ...columns, updatedAt: sql`now()` })
+            .where(eq(events.id, id))
+            .returning()
+        : [before]
+    if (event.source !== before.source || event.externalId !== before.externalId) await moveKey(tx, before, event)
     await followEvent(tx, event)
     await raiseForEvent(tx, event)
     return eventOut(event)
   })
 }
 
-/** Deletes an event; its alert goes with it (ON DELETE CASCADE). 404 without the event. */
+type Keyed = Pick<Event, 'id' | 'source' | 'externalId'>
+
+const keyOf = (e: Keyed) => and(eq(eventKeys.source, e.source), eq(eventKeys.externalId, e.externalId!))
+
+/** Gives up the event's old key and claims its new one; 409 when another event holds it. */
+async function moveKey(tx: Tx, before: Keyed, after: Keyed): Promise<void> {
+  if (before.externalId !== null) await tx.delete(eventKeys).where(keyOf(before))
+  if (after.externalId === null) return
+  const claimed = await tx
+    .insert(eventKeys)
+    .values({ source: after.source, externalId: after.externalId, eventTimestamp: storedTimestamp(after.id) })
+    .onConflictDoNothing()
+    .returning({ source: eventKeys.source })
+  if (claimed.length === 0) throw conflict('An event with this source and external_id already exists.', 'external_id')
+}
+
+/** Deletes an event and its key; its alert goes with it (ON DELETE CASCADE). 404 without the event. */
 export async function deleteEvent(db: Db, id: number): Promise<void> {
-  const deleted = await db.delete(events).where(eq(events.id, id)).returning({ id: events.id })
-  if (deleted.length === 0) throw notFound()
+  await db.transaction(async (tx) => {
+    const [deleted] = await tx
+      .delete(events)
+      .where(eq(events.id, id))
+      .returning({ id: events.id, source: events.source, externalId: events.externalId })
+    if (!deleted) throw notFound()
+    if (deleted.externalId !== null) await tx.delete(eventKeys).where(keyOf(deleted))
+  })
 }
 
 /** One event, or a 404. */
