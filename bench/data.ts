@@ -135,18 +135,27 @@ const copyEscape = (s: string) => s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? 
 
 export const COPY_COLUMNS = 'source, event_type, severity, description, occurred_at, external_id, attributes'
 
-/** The rows as COPY text in chunks of about `chunkBytes`, the same values the app would store. */
-export function copyChunks(records: BenchRecord[], chunkBytes = 1 << 20): Buffer[] {
-  const chunks: Buffer[] = []
+export const COPY_KEY_COLUMNS = 'source, external_id, event_timestamp'
+
+/**
+ * The rows as COPY text in chunks of about `chunkBytes`, the same values the app would store, and
+ * beside each chunk its rows' keys for event_keys, where Vigil claims them: a baseline that stores
+ * events as Vigil does stores their keys too.
+ */
+export function copyChunks(records: BenchRecord[], chunkBytes = 1 << 20): { events: Buffer; keys: Buffer }[] {
+  const at = new Date().toISOString()
+  const chunks: { events: Buffer; keys: Buffer }[] = []
   let s = ''
+  let k = ''
   for (const r of records) {
     s += `${copyEscape(r.source)}\t${r.eventType}\t${r.severity}\t${copyEscape(r.message)}\t${r.occurredAt}\t${copyEscape(r.externalId)}\t${copyEscape(r.line)}\n`
+    k += `${copyEscape(r.source)}\t${copyEscape(r.externalId)}\t${at}\n`
     if (s.length >= chunkBytes) {
-      chunks.push(Buffer.from(s))
-      s = ''
+      chunks.push({ events: Buffer.from(s), keys: Buffer.from(k) })
+      s = k = ''
     }
   }
-  if (s) chunks.push(Buffer.from(s))
+  if (s) chunks.push({ events: Buffer.from(s), keys: Buffer.from(k) })
   return chunks
 }
 

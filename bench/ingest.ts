@@ -28,6 +28,7 @@ import { gzipSync } from 'node:zlib'
 import postgres from 'postgres'
 import {
   COPY_COLUMNS,
+  COPY_KEY_COLUMNS,
   copyChunks,
   gzipAll,
   isAlerting,
@@ -138,7 +139,7 @@ async function main() {
       r.rounds.push(rows / seconds)
     }
     const reset = async () => {
-      await sql`truncate events, alerts restart identity cascade`
+      await sql`truncate events, alerts, event_keys restart identity cascade`
       // Each phase starts from an empty table and without a pending checkpoint.
       await sql`checkpoint`
     }
@@ -158,14 +159,24 @@ async function main() {
     if (PHASES.has('copy') || PHASES.has('bulk')) {
       // psql's \copy from files written beforehand, so the timed part is the COPY alone: as many
       // psql processes as the bulk side has connections, each copying its share of the rows.
-      const copy = async (chunks: Buffer[]) => {
+      const copy = async (chunks: ReturnType<typeof copyChunks>) => {
         const files = Array.from({ length: CONNECTIONS }, (_, i) => {
+          const mine = chunks.filter((_, c) => c % CONNECTIONS === i)
           const file = join(work, `rows-${i}.copy`)
-          writeFileSync(file, Buffer.concat(chunks.filter((_, c) => c % CONNECTIONS === i)))
+          writeFileSync(file, Buffer.concat(mine.map((c) => c.events)))
+          writeFileSync(`${file}.keys`, Buffer.concat(mine.map((c) => c.keys)))
           return file
         })
         return () =>
-          Promise.all(files.map((file) => run(findBin('psql'), [dbUrl, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy events (${COPY_COLUMNS}) from '${file}'`])))
+          Promise.all(
+            files.map((file) =>
+              run(findBin('psql'), [
+                dbUrl, '-q', '-v', 'ON_ERROR_STOP=1',
+                '-c', `\\copy event_keys (${COPY_KEY_COLUMNS}) from '${file}.keys'`,
+                '-c', `\\copy events (${COPY_COLUMNS}) from '${file}'`
+              ])
+            )
+          )
       }
       const plain = ndjsonBodies(bulkRecords, PER_REQUEST)
       const gzipped = gzipAll(plain)
@@ -221,20 +232,18 @@ async function main() {
     // (c) single events: wrk against POST /api/events/, pgbench against the table -----------------
     if (PHASES.has('single')) {
       // One event a transaction, 10 % of them High or Critical with their alert in the same
-      // transaction, as Vigil stores them; unique external ids (the unique index is maintained).
+      // transaction, as Vigil stores them; unique external ids, each claimed in event_keys.
       const pgbenchScript = join(work, 'single.sql')
       writeFileSync(
         pgbenchScript,
         [
           '\\set r random(1, 100)',
           '\\set n random(1, 1000000000000)',
+          // As Vigil stores them: the key claimed, then the event only if it was, in one statement.
           '\\if :r <= 10',
-          'BEGIN;',
-          "INSERT INTO events (source, event_type, severity, description, external_id, attributes) VALUES ('host-' || (:n % 50), 'intrusion', 'High', 'bench event from pgbench', 'p-' || :n, '{\"host\": \"h\", \"shipper\": \"bench\"}') ON CONFLICT DO NOTHING RETURNING id \\gset",
-          "INSERT INTO alerts (event_id, severity, event_type, source) VALUES (:id, 'High', 'intrusion', 'host-' || (:n % 50)) ON CONFLICT (event_id) DO NOTHING;",
-          'COMMIT;',
+          "WITH k AS (INSERT INTO event_keys (source, external_id, event_timestamp) VALUES ('host-' || (:n % 50), 'p-' || :n, now()) ON CONFLICT DO NOTHING RETURNING 1), e AS (INSERT INTO events (source, event_type, severity, description, external_id, attributes) SELECT 'host-' || (:n % 50), 'intrusion', 'High', 'bench event from pgbench', 'p-' || :n, '{\"host\": \"h\", \"shipper\": \"bench\"}' WHERE EXISTS (SELECT 1 FROM k) RETURNING id, \"timestamp\", severity, event_type, source) INSERT INTO alerts (event_id, event_timestamp, severity, event_type, source) SELECT id, \"timestamp\", severity, event_type, source FROM e;",
           '\\else',
-          "INSERT INTO events (source, event_type, severity, description, external_id, attributes) VALUES ('host-' || (:n % 50), 'intrusion', 'Low', 'bench event from pgbench', 'p-' || :n, '{\"host\": \"h\", \"shipper\": \"bench\"}') ON CONFLICT DO NOTHING;",
+          "WITH k AS (INSERT INTO event_keys (source, external_id, event_timestamp) VALUES ('host-' || (:n % 50), 'p-' || :n, now()) ON CONFLICT DO NOTHING RETURNING 1) INSERT INTO events (source, event_type, severity, description, external_id, attributes) SELECT 'host-' || (:n % 50), 'intrusion', 'Low', 'bench event from pgbench', 'p-' || :n, '{\"host\": \"h\", \"shipper\": \"bench\"}' WHERE EXISTS (SELECT 1 FROM k);",
           '\\endif',
           ''
         ].join('\n')
@@ -406,7 +415,7 @@ function report() {
     console.log(
       [
         'CPU: of the Vigil process, of the PostgreSQL backends of the scratch database, and of this process (the bulk client; psql, pgbench and wrk are not counted).',
-        `raw COPY: psql's \\copy of the same event rows (attributes = the original line), ${CONNECTIONS} processes: no alerts, no duplicate check.`,
+        `raw COPY: psql's \\copy of the same event rows (attributes = the original line), ${CONNECTIONS} processes: their keys copied into event_keys (its unique index maintained), no alerts.`,
         'raw INSERTs: pgbench, one event a transaction, 10 % High with its alert in the same transaction; unique external ids.',
         `${ROUNDS} rounds: COPY and bulk take turns (bulk from a raw keep-alive socket client), and so do pgbench and wrk (${SINGLE_SECONDS} s each).`
       ].join('\n')
