@@ -1,16 +1,21 @@
 // Storage upkeep, on every instance: makes the partitions of events for the days ahead and, with
-// RETENTION_DAYS, drops the days past it (src/db/partitions.ts, src/services/retention.ts). A round
-// runs once the app is ready and then every MAINTENANCE_MS, in the background: it never delays a
-// start or a request, a failed round is logged and the next one tries again, and instances running
-// rounds together are ordered by an advisory lock in the database.
+// RETENTION_DAYS, drops the days past it (src/db/partitions.ts, src/services/retention.ts), hourly;
+// and counts the alerts of closed hours for stats (src/services/alert-stats.ts), every minute. A
+// round runs once the app is ready and then on those schedules, in the background: it never delays
+// a start or a request, a failed round is logged and the next one tries again, and instances
+// running rounds together are ordered by the database (an advisory lock, the hours' marks).
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { MAINTENANCE_MS, makeEventPartitions } from '../src/db/partitions.js'
+import { countAlertHours } from '../src/services/alert-stats.js'
 import { dropExpiredEvents } from '../src/services/retention.js'
+
+/** How often alerts of closed hours are counted. */
+const COUNT_MS = 60_000
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Runs a round now (after the one in progress, if any); resolves when it is done. */
+    /** Runs a whole round now (after the one in progress, if any); resolves when it is done. */
     maintain(): Promise<void>
   }
 }
@@ -19,11 +24,14 @@ async function maintenancePlugin(app: FastifyInstance) {
   const { config } = app
   const log = app.log.child({ component: 'maintenance' })
   let running: Promise<void> = Promise.resolve()
-  let timer: NodeJS.Timeout | undefined
+  const timers: NodeJS.Timeout[] = []
   let closed = false
 
-  async function round() {
+  async function round(storage: boolean) {
     try {
+      const hours = await countAlertHours(app.db)
+      if (hours > 0) log.debug({ hours }, 'counted the alerts of closed hours')
+      if (!storage) return
       const made = await makeEventPartitions(app.db)
       if (made > 0) log.info({ partitions: made }, 'made partitions of events ahead')
       if (config.RETENTION_DAYS > 0) {
@@ -39,14 +47,16 @@ async function maintenancePlugin(app: FastifyInstance) {
     }
   }
 
-  app.decorate('maintain', () => (running = running.then(round)))
+  const run = (storage: boolean) => (running = running.then(() => round(storage)))
+  app.decorate('maintain', () => run(true))
   app.addHook('onReady', async () => {
-    void app.maintain()
-    timer = setInterval(() => void app.maintain(), MAINTENANCE_MS).unref()
+    void run(true)
+    timers.push(setInterval(() => void run(true), MAINTENANCE_MS).unref())
+    timers.push(setInterval(() => void run(false), COUNT_MS).unref())
   })
   app.addHook('preClose', async () => {
     closed = true
-    clearInterval(timer)
+    for (const timer of timers) clearInterval(timer)
     await running
   })
 }

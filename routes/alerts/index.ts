@@ -3,7 +3,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
-import { alertStats, getAlert, listAlerts, MAX_STATS_BUCKETS, raiseByHand, updateAlert } from '../../src/services/alerts.js'
+import { alertStats, MAX_STATS_BUCKETS } from '../../src/services/alert-stats.js'
+import { getAlert, listAlerts, raiseByHand, updateAlert } from '../../src/services/alerts.js'
 import { AlertCreate, AlertOut, AlertPatch, AlertQuery, AlertStats, AlertStatsQuery } from './schema.js'
 
 const tags = ['alerts']

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { ALERT_STATUSES, EVENT_TYPES, SEVERITIES } from '../../src/db/schema.js'
 import { AlertStatus, EventTypeSchema, IsoDate, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
-import { STATS_BUCKETS, STATS_TOP_SOURCES } from '../../src/services/alerts.js'
+import { STATS_BUCKETS, STATS_TOP_SOURCES } from '../../src/services/alert-stats.js'
 
 export const AlertOut = Type.Object(
   {

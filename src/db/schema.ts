@@ -157,6 +157,43 @@ export const alerts = pgTable(
   ]
 )
 
+/**
+ * Alert counts per UTC hour of created_at and per severity, status, event type and source: what
+ * stats read for the hours they cover whole (src/services/alert-stats.ts), instead of every alert.
+ * Kept by src/services/alert-stats.ts: an hour is counted once it has closed (ended more than a
+ * margin ago), and counted again after a change to its alerts; until then stats read its alerts.
+ */
+export const alertHours = pgTable(
+  'alert_hours',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    severity: severityEnum('severity').notNull(),
+    status: alertStatusEnum('status').notNull(),
+    eventType: eventTypeEnum('event_type').notNull(),
+    source: varchar('source', { length: 255 }).notNull(),
+    n: integer('n').notNull()
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.severity, t.status, t.eventType, t.source] })]
+)
+
+/**
+ * Closed hours whose counts are stale: marked by triggers on alerts (drizzle/0006) in the same
+ * transaction as a change to an alert of a closed hour, cleared when the hour is counted again.
+ */
+export const alertHoursDirty = pgTable('alert_hours_dirty', {
+  hour: timestamp('hour', { withTimezone: true, mode: 'date' }).primaryKey()
+})
+
+/** One row: every hour before `closed_until` has been counted into alert_hours. */
+export const alertHoursState = pgTable(
+  'alert_hours_state',
+  {
+    one: boolean('one').primaryKey().default(true),
+    closedUntil: timestamp('closed_until', { withTimezone: true, mode: 'date' }).notNull()
+  },
+  (t) => [check('alert_hours_state_one_row', sql`${t.one}`)]
+)
+
 export const incidents = pgTable(
   'incidents',
   {

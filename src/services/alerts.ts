@@ -16,10 +16,11 @@
 //   RETURNING added to `raised`), kept in step with onAlertRaised.
 //
 // The unique index on alerts.event_id makes "at most one alert per event" hold when requests race.
-import { and, eq, gte, lt, lte, sql } from 'drizzle-orm'
+import { and, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
+import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Db, Tx } from '../db/index.js'
-import { ALERT_STATUSES, alerts, EVENT_TYPES, events, incidentAlerts, SEVERITIES, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
-import { conflict, invalidQuery, notFound } from '../errors.js'
+import { alerts, events, incidentAlerts, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
+import { conflict, notFound } from '../errors.js'
 import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { getById, rowsOf } from '../db/queries.js'
 import { recordAudit, type Actor } from './audit.js'
@@ -258,16 +259,31 @@ export interface AlertFilter extends PageParams {
   updated_since?: string
 }
 
+/** What alerts are counted by, on alerts and on their hourly counts (src/services/alert-stats.ts). */
+export interface CountedColumns {
+  severity: PgColumn
+  status: PgColumn
+  eventType: PgColumn
+  source: PgColumn
+}
+
+/** The filters on the counted columns: the same for a list, for stats over alerts and over hourly counts. */
+export function countedFilter(c: CountedColumns, q: Pick<AlertFilter, 'severity' | 'status' | 'event_type' | 'source'>): SQL | undefined {
+  return and(
+    q.severity ? eq(c.severity, q.severity) : undefined,
+    q.status ? eq(c.status, q.status) : undefined,
+    q.event_type ? eq(c.eventType, q.event_type) : undefined,
+    q.source ? eq(c.source, q.source) : undefined
+  )
+}
+
 /**
  * What an alert list reads: newest first (created_at, then id), or newest change first (updated_at,
  * then id) with updated_since; filters combine with AND.
  */
 export function alertList(q: AlertFilter): PageSource<typeof alerts> {
   const where = and(
-    q.severity ? eq(alerts.severity, q.severity) : undefined,
-    q.status ? eq(alerts.status, q.status) : undefined,
-    q.event_type ? eq(alerts.eventType, q.event_type) : undefined,
-    q.source ? eq(alerts.source, q.source) : undefined,
+    countedFilter(alerts, q),
     q.created_after ? gte(alerts.createdAt, new Date(q.created_after)) : undefined,
     q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined,
     q.updated_since ? gte(alerts.updatedAt, new Date(q.updated_since)) : undefined
@@ -283,82 +299,4 @@ export async function listAlerts(db: Db, q: AlertFilter, at: PageLocation): Prom
 /** One alert, or a 404. */
 export async function getAlert(db: Db, id: number): Promise<AlertView> {
   return alertOut(await getById(db, alerts, id))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Statistics, for dashboards: counts over a time range by severity, status, event type and
-// source, and a histogram with every bucket present (zeros included). Two statements over the
-// range, read through the created_at index.
-
-export const STATS_BUCKETS = ['minute', 'hour', 'day'] as const
-export type StatsBucket = (typeof STATS_BUCKETS)[number]
-const BUCKET_MS: Record<StatsBucket, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 }
-/** Most buckets one histogram may have: a day of minutes. */
-export const MAX_STATS_BUCKETS = 1440
-/** Sources listed by count, most first; the rest are in `total` only. */
-export const STATS_TOP_SOURCES = 20
-
-export interface StatsQuery extends Omit<AlertFilter, keyof PageParams> {
-  bucket?: StatsBucket
-}
-
-const zeros = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>
-
-/** Alert counts over [created_after, created_before] (default: the last 24 hours). */
-export async function alertStats(db: Db, q: StatsQuery) {
-  const bucket = q.bucket ?? 'hour'
-  const to = q.created_before ? new Date(q.created_before) : new Date()
-  const from = q.created_after ? new Date(q.created_after) : new Date(to.getTime() - BUCKET_MS.day)
-  if (from > to) throw invalidQuery('created_after', 'Must not be after created_before.')
-  const first = Math.floor(from.getTime() / BUCKET_MS[bucket]) * BUCKET_MS[bucket]
-  const buckets = Math.floor((to.getTime() - first) / BUCKET_MS[bucket]) + 1
-  if (buckets > MAX_STATS_BUCKETS) {
-    throw invalidQuery('bucket', `The range holds ${buckets} ${bucket} buckets, at most ${MAX_STATS_BUCKETS}: choose a longer bucket or a shorter range.`)
-  }
-  const { where } = alertList({ ...q, created_after: from.toISOString(), created_before: to.toISOString() })
-  const [groups, histogram] = await Promise.all([
-    rowsOf<{ severity: Severity | null; status: AlertStatus | null; event_type: EventType | null; source: string | null; g: number; n: number }>(
-      db,
-      sql`select severity, status, event_type, source,
-                 grouping(severity, status, event_type, source)::int as g, count(*)::int as n
-          from ${alerts} where ${where}
-          group by grouping sets ((severity), (status), (event_type), (source), ())`
-    ),
-    rowsOf<{ start: string; n: number }>(
-      db,
-      sql`with counted as (
-            select date_trunc(${bucket}, created_at at time zone 'UTC') as start, count(*)::int as n
-            from ${alerts} where ${where} group by 1)
-          select to_char(s, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as start, coalesce(counted.n, 0)::int as n
-          from generate_series(date_trunc(${bucket}, ${from.toISOString()}::timestamptz at time zone 'UTC'),
-                               ${to.toISOString()}::timestamptz at time zone 'UTC', ${`1 ${bucket}`}::interval) as s
-          left join counted on counted.start = s
-          order by s`
-    )
-  ])
-  const bySeverity = zeros(SEVERITIES)
-  const byStatus = zeros(ALERT_STATUSES)
-  const byEventType = zeros(EVENT_TYPES)
-  const bySource: { source: string; count: number }[] = []
-  let total = 0
-  // grouping() has one bit per column, set when that column is not grouped on (8 = severity ... 1 = source).
-  for (const r of groups) {
-    if (r.g === 15) total = r.n
-    else if (r.g === 7) bySeverity[r.severity!] = r.n
-    else if (r.g === 11) byStatus[r.status!] = r.n
-    else if (r.g === 13) byEventType[r.event_type!] = r.n
-    else if (r.g === 14) bySource.push({ source: r.source!, count: r.n })
-  }
-  bySource.sort((a, b) => b.count - a.count || a.source.localeCompare(b.source))
-  return {
-    from: from.toISOString(),
-    to: to.toISOString(),
-    bucket,
-    total,
-    by_severity: bySeverity,
-    by_status: byStatus,
-    by_event_type: byEventType,
-    by_source: bySource.slice(0, STATS_TOP_SOURCES),
-    histogram: histogram.map((h) => ({ start: h.start, count: h.n }))
-  }
 }

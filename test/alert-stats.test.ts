@@ -1,0 +1,126 @@
+// Alert stats read hourly counts for the closed hours of their range and alerts for the rest: the
+// answer is exact before the hours are counted, after, and right after alerts of a counted hour
+// change (before the next round counts them again).
+import { sql } from 'drizzle-orm'
+import type { FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
+import { rowsOf } from '../src/db/queries.js'
+import { countAlertHours } from '../src/services/alert-stats.js'
+import { build, inject, makeRoles, type TestUser } from './helper.js'
+
+const SOURCES = ['fw-1', 'ids-2', 'edr-3']
+
+/** Counts every round has left, until a round has nothing left to count. */
+async function countAll(app: FastifyInstance) {
+  while ((await countAlertHours(app.db)) > 0);
+}
+
+/** What the stats must say, from the alerts themselves. */
+async function truth(app: FastifyInstance, from: string, to: string, filter: SQLFilter = {}) {
+  const cond = sql.join(
+    [
+      sql`created_at >= ${from}::timestamptz and created_at <= ${to}::timestamptz`,
+      ...(filter.severity ? [sql`severity = ${filter.severity}`] : []),
+      ...(filter.source ? [sql`source = ${filter.source}`] : []),
+      ...(filter.status ? [sql`status = ${filter.status}`] : [])
+    ],
+    sql` and `
+  )
+  const rows = await rowsOf<{ k: string; v: string; n: number }>(
+    app.db,
+    sql`select 'severity' as k, severity::text as v, count(*)::int as n from alerts where ${cond} group by 2
+        union all select 'status', status::text, count(*)::int from alerts where ${cond} group by 2
+        union all select 'source', source, count(*)::int from alerts where ${cond} group by 2
+        union all select 'hour', to_char(date_trunc('hour', created_at, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), count(*)::int from alerts where ${cond} group by 2`
+  )
+  const of = (k: string) => Object.fromEntries(rows.filter((r) => r.k === k).map((r) => [r.v, r.n]))
+  return { severity: of('severity'), status: of('status'), source: of('source'), hour: of('hour') }
+}
+
+interface SQLFilter {
+  severity?: string
+  source?: string
+  status?: string
+}
+
+const nonZero = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([, n]) => n > 0))
+
+async function check(t: Test, app: FastifyInstance, admin: TestUser, from: string, to: string, filter: SQLFilter, what: string) {
+  const qs = new URLSearchParams({ created_after: from, created_before: to, ...filter })
+  const res = await inject(app, { method: 'GET', url: `/api/alerts/stats/?${qs}`, headers: admin.auth })
+  t.equal(res.status, 200)
+  const want = await truth(app, from, to, filter)
+  const got = res.body
+  t.same(
+    {
+      severity: nonZero(got.by_severity),
+      status: nonZero(got.by_status),
+      source: Object.fromEntries(got.by_source.map((s: { source: string; count: number }) => [s.source, s.count])),
+      hour: nonZero(Object.fromEntries(got.histogram.map((h: { start: string; count: number }) => [h.start, h.count])))
+    },
+    want,
+    what
+  )
+  t.equal(got.total, Object.values(want.severity).reduce((a, b) => a + b, 0), `${what}: total`)
+}
+
+
+t.test('stats are exact whether hours are counted or not, and right after a change', async (t) => {
+  const app = await build(t)
+  const { admin } = await makeRoles(app)
+  for (let i = 0; i < 90; i++) {
+    const res = await inject(app, {
+      method: 'POST',
+      url: '/api/events/',
+      headers: admin.auth,
+      payload: { source: SOURCES[i % 3], event_type: 'intrusion', severity: i % 4 === 0 ? 'Critical' : 'High' }
+    })
+    t.equal(res.status, 201)
+  }
+  // A day of alerts, as if they had arrived over it; some statuses changed.
+  await app.db.execute(sql`update alerts set created_at = now() - (id % 30) * interval '47 minutes' - interval '13 seconds'`)
+  await app.db.execute(sql`update alerts set status = 'Acknowledged' where id % 7 = 0`)
+  const [{ now }] = await rowsOf<{ now: string }>(app.db, sql`select now()::text as now`)
+  const to = new Date(now).toISOString()
+  const day = new Date(new Date(now).getTime() - 24 * 3600_000).toISOString()
+  const odd = new Date(new Date(now).getTime() - 7.5 * 3600_000).toISOString()
+  const ranges: [string, string, SQLFilter, string][] = [
+    [day, to, {}, 'the last day'],
+    [odd, to, { severity: 'Critical' }, 'a range not on an hour, Critical only'],
+    [day, to, { source: 'ids-2', status: 'Acknowledged' }, 'a source and a status']
+  ]
+  for (const [from, until, filter, what] of ranges) await check(t, app, admin, from, until, filter, `${what}, before counting`)
+
+  await countAll(app)
+  const [counted] = await rowsOf<{ hours: number; alerts: number; marked: number }>(
+    app.db,
+    sql`select count(distinct hour)::int as hours, coalesce(sum(n), 0)::int as alerts,
+               (select count(*)::int from alert_hours_dirty where hour < (select closed_until from alert_hours_state)) as marked
+        from alert_hours`
+  )
+  t.ok(counted.hours >= 20, `closed hours counted (${counted.hours})`)
+  t.equal(counted.marked, 0, 'no closed hour left to count')
+  for (const [from, until, filter, what] of ranges) await check(t, app, admin, from, until, filter, `${what}, counted`)
+
+  // Triage on a counted hour, and an event (with its alert) deleted: exact at once.
+  const [old] = await rowsOf<{ id: number; event_id: number }>(
+    app.db,
+    sql`select id, event_id from alerts where created_at < now() - interval '3 hours' and status = 'Open' order by id limit 2`
+  )
+  const patched = await inject(app, { method: 'PATCH', url: `/api/alerts/${old.id}/`, headers: admin.auth, payload: { status: 'Resolved' } })
+  t.equal(patched.status, 200)
+  const [other] = await rowsOf<{ event_id: number }>(
+    app.db,
+    sql`select event_id from alerts where created_at < now() - interval '5 hours' and id <> ${old.id} order by id limit 1`
+  )
+  t.equal((await inject(app, { method: 'DELETE', url: `/api/events/${other.event_id}/`, headers: admin.auth })).status, 204)
+  for (const [from, until, filter, what] of ranges) await check(t, app, admin, from, until, filter, `${what}, after a change`)
+  await countAll(app)
+  for (const [from, until, filter, what] of ranges) await check(t, app, admin, from, until, filter, `${what}, counted again`)
+
+  // The counts are what the stats read for those hours (not the alerts).
+  await app.db.execute(sql`update alert_hours set n = n + 1000 where ctid = (select ctid from alert_hours order by hour desc limit 1)`)
+  const res = await inject(app, { method: 'GET', url: `/api/alerts/stats/?${new URLSearchParams({ created_after: day, created_before: to })}`, headers: admin.auth })
+  const real = await truth(app, day, to)
+  t.equal(res.body.total, Object.values(real.severity).reduce((a, b) => a + b, 0) + 1000, 'closed hours are read from their counts')
+})
