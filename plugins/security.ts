@@ -26,8 +26,14 @@ export function jsonDepth(value: unknown, limit: number): number {
   return max
 }
 
-const HELMET_OPTIONS: HelmetOptions = {
-  // The docs UI needs its own scripts and styles; everything else is JSON.
+/**
+ * The one policy, for the API and the docs UI alike (the UI needs its own scripts and styles;
+ * everything else is JSON). `upgrade-insecure-requests` only on requests that came over HTTPS
+ * (directly, or through a proxy trusted with TRUST_PROXY): sent over plain HTTP to any address but
+ * loopback, it makes the browser ask for the docs' files over https, which fails, and the page
+ * stays blank.
+ */
+const helmetOptions = (https: boolean): HelmetOptions => ({
   contentSecurityPolicy: {
     directives: {
       defaultSrc: ["'self'"],
@@ -35,11 +41,12 @@ const HELMET_OPTIONS: HelmetOptions = {
       styleSrc: ["'self'", "'unsafe-inline'"],
       imgSrc: ["'self'", 'data:'],
       connectSrc: ["'self'"],
-      frameAncestors: ["'none'"]
+      frameAncestors: ["'none'"],
+      upgradeInsecureRequests: https ? [] : null
     }
   },
   crossOriginEmbedderPolicy: false
-}
+})
 
 /**
  * helmet's security headers for our options, computed once. They depend on nothing in the
@@ -59,9 +66,10 @@ function securityHeaders(options: HelmetOptions): Record<string, string> {
 async function securityPlugin(app: FastifyInstance) {
   const { config } = app
 
-  const headers = securityHeaders(HELMET_OPTIONS)
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers)
+  const plain = securityHeaders(helmetOptions(false))
+  const secure = securityHeaders(helmetOptions(true))
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(request.protocol === 'https' ? secure : plain)
     done()
   })
 

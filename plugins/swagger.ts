@@ -53,8 +53,11 @@ async function swaggerPlugin(app: FastifyInstance) {
   })
   await app.register(fastifySwaggerUi, {
     routePrefix: '/docs',
-    uiConfig: { persistAuthorization: true, deepLinking: true },
-    staticCSP: true
+    // No validator badge: it would load an image from validator.swagger.io, which the policy refuses.
+    uiConfig: { persistAuthorization: true, deepLinking: true, validatorUrl: null },
+    // The UI's files get Vigil's own policy (plugins/security.ts), not the plugin's, which would
+    // allow framing by the same origin and always upgrade to https.
+    staticCSP: false
   })
 }
 

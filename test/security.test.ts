@@ -44,6 +44,7 @@ t.test('security headers and CORS', async (t) => {
   t.equal(res.headers['access-control-allow-origin'], undefined, 'CORS is off by default')
 
   const withCors = await build(t, { CORS_ORIGINS: 'https://soc.example.org' })
+
   const ok = await inject(withCors, { method: 'OPTIONS', url: '/api/alerts/', headers: { origin: 'https://soc.example.org', 'access-control-request-method': 'GET' } })
   t.equal(ok.headers['access-control-allow-origin'], 'https://soc.example.org')
   const other = await inject(withCors, { method: 'GET', url: '/api/alerts/', headers: { origin: 'https://evil.example' } })
@@ -81,4 +82,20 @@ t.test('input limits', async (t) => {
     payload: '{"source":"s","event_type":"anomaly","severity":"Low","constructor":{"prototype":{"x":1}}}'
   })
   t.equal(ctor.status, 400, 'constructor poisoning is refused')
+})
+
+t.test('the docs page gets the API\'s policy, upgrading to https only for requests that came over https', async (t) => {
+  const app = await build(t, { TRUST_PROXY: true })
+  for (const url of ['/docs/', '/docs/static/swagger-initializer.js', '/docs/static/swagger-ui-bundle.js', '/api/alerts/']) {
+    const res = await inject(app, { method: 'GET', url, remoteAddress: '192.168.1.20' } as any)
+    const csp = String(res.headers['content-security-policy'])
+    t.notMatch(csp, /upgrade-insecure-requests/, `${url} over plain http: no upgrade (the page would be blank on a LAN address)`)
+    t.match(csp, /frame-ancestors 'none'/, `${url}: never framed`)
+    t.match(csp, /script-src 'self'(;|$)/, `${url}: scripts from Vigil only`)
+    const viaTls = await inject(app, { method: 'GET', url, headers: { 'x-forwarded-proto': 'https' } })
+    t.match(String(viaTls.headers['content-security-policy']), /upgrade-insecure-requests/, `${url} through a TLS proxy: upgraded`)
+  }
+  const page = await inject(app, { method: 'GET', url: '/docs/' })
+  t.equal(page.status, 200, 'the docs page is served')
+  t.match(page.body, /swagger-initializer\.js/, 'the page loads its initializer as a file (no inline script to allow)')
 })
