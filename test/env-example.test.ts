@@ -22,7 +22,7 @@ for (const line of text.split('\n')) {
 }
 
 t.test('every variable of the schema, once, with its default', async (t) => {
-  const schema = ConfigSchema.properties as Record<string, { default?: unknown }>
+  const schema = ConfigSchema.properties as Record<string, { default?: string | number | boolean }>
   t.same([...set.keys(), ...unset].sort(), Object.keys(schema).sort(), 'the same variables as the schema')
   for (const [name, property] of Object.entries(schema)) {
     if (property.default === undefined) t.ok(unset.has(name), `${name} has no default: listed as unset`)
