@@ -29,31 +29,26 @@ CREATE FUNCTION vigil_alert_hours_mark(hours timestamptz[]) RETURNS void LANGUAG
   SELECT DISTINCT h FROM unnest(hours) h WHERE h < (SELECT closed_until FROM alert_hours_state) ORDER BY h
   ON CONFLICT (hour) DO UPDATE SET hour = excluded.hour
 $$;--> statement-breakpoint
-CREATE FUNCTION vigil_alert_hours_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION vigil_alert_hours_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM vigil_alert_hours_mark(ARRAY(SELECT date_trunc('hour', created_at, 'UTC') FROM new_rows));
+  -- Each trigger defines only its own transition tables; a branch is planned when it first runs.
+  IF TG_OP = 'INSERT' THEN
+    PERFORM vigil_alert_hours_mark(ARRAY(SELECT date_trunc('hour', created_at, 'UTC') FROM new_rows));
+  ELSIF TG_OP = 'DELETE' THEN
+    PERFORM vigil_alert_hours_mark(ARRAY(SELECT date_trunc('hour', created_at, 'UTC') FROM old_rows));
+  ELSE
+    -- Only rows whose counted columns changed (updated_at alone changes nothing counted).
+    PERFORM vigil_alert_hours_mark(ARRAY(
+      SELECT date_trunc('hour', c.at, 'UTC')
+      FROM old_rows o JOIN new_rows n USING (id), LATERAL (VALUES (o.created_at), (n.created_at)) AS c(at)
+      WHERE (o.created_at, o.severity, o.status, o.event_type, o.source) IS DISTINCT FROM (n.created_at, n.severity, n.status, n.event_type, n.source)));
+  END IF;
   RETURN NULL;
 END
 $$;--> statement-breakpoint
-CREATE FUNCTION vigil_alert_hours_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM vigil_alert_hours_mark(ARRAY(SELECT date_trunc('hour', created_at, 'UTC') FROM old_rows));
-  RETURN NULL;
-END
-$$;--> statement-breakpoint
-CREATE FUNCTION vigil_alert_hours_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  -- Only rows whose counted columns changed (updated_at alone changes nothing counted).
-  PERFORM vigil_alert_hours_mark(ARRAY(
-    SELECT date_trunc('hour', c.at, 'UTC')
-    FROM old_rows o JOIN new_rows n USING (id), LATERAL (VALUES (o.created_at), (n.created_at)) AS c(at)
-    WHERE (o.created_at, o.severity, o.status, o.event_type, o.source) IS DISTINCT FROM (n.created_at, n.severity, n.status, n.event_type, n.source)));
-  RETURN NULL;
-END
-$$;--> statement-breakpoint
-CREATE TRIGGER alert_hours_inserted AFTER INSERT ON alerts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION vigil_alert_hours_inserted();--> statement-breakpoint
-CREATE TRIGGER alert_hours_deleted AFTER DELETE ON alerts REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION vigil_alert_hours_deleted();--> statement-breakpoint
-CREATE TRIGGER alert_hours_updated AFTER UPDATE ON alerts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION vigil_alert_hours_updated();--> statement-breakpoint
+CREATE TRIGGER alert_hours_inserted AFTER INSERT ON alerts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION vigil_alert_hours_changed();--> statement-breakpoint
+CREATE TRIGGER alert_hours_deleted AFTER DELETE ON alerts REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION vigil_alert_hours_changed();--> statement-breakpoint
+CREATE TRIGGER alert_hours_updated AFTER UPDATE ON alerts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION vigil_alert_hours_changed();--> statement-breakpoint
 -- Nothing is counted yet: from the first hour holding an alert on, the application counts the
 -- closed hours, a bounded number per round, and stats read alerts for the hours not yet counted.
 INSERT INTO alert_hours_state (one, closed_until)

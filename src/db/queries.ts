@@ -2,7 +2,7 @@
 import { eq, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { notFound } from '../errors.js'
-import type { Db } from './index.js'
+import type { Db, Tx } from './index.js'
 
 /** The row with this id, or a 404. */
 export async function getById<T extends PgTable & { id: PgColumn }>(db: Db, table: T, id: number): Promise<T['$inferSelect']> {
@@ -15,7 +15,7 @@ export async function getById<T extends PgTable & { id: PgColumn }>(db: Db, tabl
 }
 
 /** The rows of a raw statement: postgres.js hands back an array, PGlite an object holding one. */
-export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
+export async function rowsOf<T>(db: Db | Tx, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
 }

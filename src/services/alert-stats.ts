@@ -150,7 +150,7 @@ export async function countAlertHours(db: Db): Promise<number> {
   for (const { hour } of marked) {
     const h = new Date(hour)
     const counted = await db.transaction(async (tx) => {
-      const taken = await rowsOf(tx as unknown as Db, sql`delete from alert_hours_dirty where hour = ${h.toISOString()}::timestamptz returning 1`)
+      const taken = await rowsOf(tx, sql`delete from alert_hours_dirty where hour = ${h.toISOString()}::timestamptz returning 1`)
       // Another instance counted it meanwhile.
       if (taken.length === 0) return false
       await tx.delete(alertHours).where(sql`${alertHours.hour} = ${h.toISOString()}::timestamptz`)

@@ -187,7 +187,7 @@ export async function expireAlerts(tx: Tx, from: Date, to: Date): Promise<{ aler
     .innerJoin(alerts, eq(alerts.id, incidentAlerts.alertId))
     .where(range)
   // Counted in SQL: a day's alerts can be many, and their ids are not needed.
-  const [gone] = await rowsOf<{ n: number }>(tx as unknown as Db, sql`with d as (delete from ${alerts} where ${range} returning 1) select count(*)::int as n from d`)
+  const [gone] = await rowsOf<{ n: number }>(tx, sql`with d as (delete from ${alerts} where ${range} returning 1) select count(*)::int as n from d`)
   return { alerts: gone.n, links }
 }
 

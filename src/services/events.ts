@@ -110,8 +110,9 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
 export async function updateEvent(db: Db, id: number, patch: Partial<EventInput>, maxAttributesBytes: number): Promise<EventView> {
   attributesJson(patch.attributes, maxAttributesBytes)
   return db.transaction(async (tx) => {
-    const [before] = await tx.select().from(events).where(eq(events.id, id)).for('update')
-    if (!before) throw notFound()
+    // The row as it was is read only when the patch may move the event's key.
+    const movesKey = patch.source !== undefined || patch.external_id !== undefined
+    const [before] = movesKey ? await tx.select().from(events).where(eq(events.id, id)).for('update') : []
     const columns = toColumns(patch)
     const [event] =
       Object.keys(columns).length > 0
@@ -120,8 +121,9 @@ export async function updateEvent(db: Db, id: number, patch: Partial<EventInput>
             .set({ ...columns, updatedAt: sql`now()` })
             .where(eq(events.id, id))
             .returning()
-        : [before]
-    if (event.source !== before.source || event.externalId !== before.externalId) await moveKey(tx, before, event)
+        : await tx.select().from(events).where(eq(events.id, id)).for('update')
+    if (!event) throw notFound()
+    if (before && (event.source !== before.source || event.externalId !== before.externalId)) await moveKey(tx, before, event)
     await followEvent(tx, event)
     await raiseForEvent(tx, event)
     return eventOut(event)

@@ -37,21 +37,19 @@ export async function dropExpiredEvents(db: Db, retentionDays: number): Promise<
 
 async function dropPartition(db: Db, part: EventPartition): Promise<DroppedPartition | null> {
   return db.transaction(async (tx) => {
-    const t = tx as unknown as Db
     // Detaching takes an exclusive lock on events: wait for it a bounded time (the next round
     // tries again) rather than queue every insert and list behind a long query.
     await tx.execute(sql`set local lock_timeout = '10s'`)
     await tx.execute(sql`select pg_advisory_xact_lock(727276)`)
-    const [exists] = await rowsOf<{ ok: boolean }>(t, sql`select to_regclass(${`public.${part.name}`}) is not null as ok`)
+    const [exists] = await rowsOf<{ ok: boolean }>(tx, sql`select to_regclass(${`public.${part.name}`}) is not null as ok`)
     if (!exists.ok) return null
     const { alerts, links } = await expireAlerts(tx, part.from, part.to)
-    const [keyCount] = await rowsOf<{ n: number }>(
-      t,
+    const [keyCount] = await rowsOf<{ n: number }>(tx,
       sql`with d as (delete from event_keys where event_timestamp >= ${part.from.toISOString()}::timestamptz
                                              and event_timestamp < ${part.to.toISOString()}::timestamptz returning 1)
           select count(*)::int as n from d`
     )
-    const [eventCount] = await rowsOf<{ n: number }>(t, sql`select count(*)::int as n from ${sql.identifier(part.name)}`)
+    const [eventCount] = await rowsOf<{ n: number }>(tx, sql`select count(*)::int as n from ${sql.identifier(part.name)}`)
     await tx.execute(sql`alter table events detach partition ${sql.identifier(part.name)}`)
     await tx.execute(sql`drop table ${sql.identifier(part.name)}`)
     const byIncident = new Map<number, number[]>()
