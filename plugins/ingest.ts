@@ -7,7 +7,8 @@
 //   client gives up on it). A route that answers "busy" in its body instead (Elasticsearch
 //   _bulk: 200 with 429 items, see routes/elastic) sets `config.busyInBody` and finds the
 //   refusal in request.ingestBusy;
-// - runs the hot path (src/ingest) with the caller's ingest-key defaults and the configured limits.
+// - runs the hot path (src/ingest) with the caller's ingest-key defaults and the configured limits;
+// - counts what it stores and what it refuses for load (app.metrics, plugins/metrics.ts).
 import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -125,7 +126,9 @@ async function ingestPlugin(app: FastifyInstance) {
       maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
       retryAfter: RETRY_AFTER_S,
       pressureHandler: async (request, _reply, type) => {
-        const refusal = busy(type === 'heapUsedBytes' ? 'overloaded (memory)' : 'overloaded (event loop delayed)')
+        const memory = type === 'heapUsedBytes'
+        app.metrics.refused(memory ? 'memory' : 'event_loop')
+        const refusal = busy(memory ? 'overloaded (memory)' : 'overloaded (event loop delayed)')
         if (!request.routeOptions.config.busyInBody) throw refusal
         request.ingestBusy = refusal
       }
@@ -163,7 +166,10 @@ async function ingestPlugin(app: FastifyInstance) {
       reply.hijack()
       return
     }
-    if (!slot) throw busy(gate.shuttingDown ? 'shutting down' : 'busy ingesting')
+    if (!slot) {
+      app.metrics.refused(gate.shuttingDown ? 'shutting_down' : 'busy')
+      throw busy(gate.shuttingDown ? 'shutting down' : 'busy ingesting')
+    }
     request.ingestSlot = slot
   })
   // last_used_at is informative: written at most once a minute per key and process.
@@ -202,7 +208,10 @@ async function ingestPlugin(app: FastifyInstance) {
     // The slot stays taken until the work ends, even if the client leaves meanwhile: what is
     // committed stays committed, and a re-send finds it as duplicates. A client already gone
     // gets nothing done (ClientGone, a 499 nobody reads).
-    return slot.run(() => ingest(request, format, opts))
+    const result = await slot.run(() => ingest(request, format, opts))
+    // The one place every ingestion endpoint's result passes: counted here, once.
+    app.metrics.ingested(format, result)
+    return result
   })
 
   app.decorate('esRejectedItems', async (request: FastifyRequest, reason: string, opts: { index?: string } = {}) => {
@@ -223,4 +232,4 @@ async function ingestPlugin(app: FastifyInstance) {
   })
 }
 
-export default fp(ingestPlugin, { name: 'ingest', dependencies: ['config', 'db', 'auth', 'errors'] })
+export default fp(ingestPlugin, { name: 'ingest', dependencies: ['config', 'db', 'auth', 'errors', 'metrics'] })

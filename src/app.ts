@@ -1,6 +1,6 @@
 // The app factory shared by the server entry and the tests: the same Fastify options and plugins
 // in both, so tests exercise what production runs. Order: core plugins (config, database, auth,
-// rbac, errors, security, docs), then routes.
+// rbac, errors, security, docs, metrics), then routes.
 import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -12,6 +12,7 @@ import maintenancePlugin from '../plugins/maintenance.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import ingestPlugin from '../plugins/ingest.js'
 import loginLimitPlugin from '../plugins/login-limit.js'
+import metricsPlugin from '../plugins/metrics.js'
 import rbacPlugin from '../plugins/rbac.js'
 import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
@@ -160,6 +161,7 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(rbacPlugin)
   await app.register(errorsPlugin)
   await app.register(swaggerPlugin)
+  await app.register(metricsPlugin)
 
   await app.register(tokenRoutes, { prefix: '/api/token' })
   await app.register(authRoutes, { prefix: '/api/auth' })
@@ -174,7 +176,7 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   // limit, back-pressure and error shapes stay out of the JSON API.
   await app.register(async (ingest) => {
     await ingest.register(ingestPlugin)
-    // The gate is shared state worth watching from outside the scope (tests, health).
+    // The gate is shared state worth watching from outside the scope (tests, health, metrics).
     app.decorate('ingestGate', ingest.ingestGate)
     await ingest.register(bulkRoutes, { prefix: '/api/events/bulk' })
     await ingest.register(hecRoutes, { prefix: '/services/collector' })

@@ -85,6 +85,11 @@ export const ConfigSchema = Type.Object({
   INGEST_BATCH_SIZE: Int(2000, 1),
   /** Ingest routes answer 503 while the event loop lags more than this; 0 turns the check off. */
   INGEST_MAX_EVENT_LOOP_DELAY_MS: Int(1000),
+  /**
+   * The bearer token a Prometheus scrape presents at GET /metrics. Unset: no metrics are kept
+   * and /metrics does not exist (404).
+   */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   LOGIN_RATE_LIMIT: Int(10, 1),
   LOGIN_RATE_WINDOW_MS: Int(60_000, 1000)
 })

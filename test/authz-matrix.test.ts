@@ -1,14 +1,17 @@
 // The complete authorization matrix: every route the app serves x every kind of caller -> the
-// exact status. The route list comes from the app's own OpenAPI document, so a route added
-// without a row here fails this test. Each probe uses an unknown id and an empty body, so a
-// caller who gets past authorization meets a deterministic 200/400/404 instead of changing data.
-import { createHmac } from 'node:crypto'
+// exact status. The route list comes from the app's own OpenAPI document and its router (for
+// routes kept out of the document, like GET /metrics), so a route added without a row here fails
+// this test. The app runs with every optional route enabled (METRICS_TOKEN). Each probe uses an
+// unknown id and an empty body, so a caller who gets past authorization meets a deterministic
+// 200/400/404 instead of changing data.
+import { createHmac, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { eq } from 'drizzle-orm'
 import { generateIngestKey } from '../src/auth/ingest-keys.js'
 import { ingestKeys, users } from '../src/db/schema.js'
 import { statusOf, type ErrorCode } from '../src/errors.js'
 import { build, inject, makeUser, TEST_JWT_SECRET } from './helper.js'
+import { registeredRoutes, stripSlash, toOpenApiPath } from './support/routes.js'
 
 type Caller =
   | 'anonymous'
@@ -20,9 +23,13 @@ type Caller =
   | 'expired'
   | 'tampered'
   | 'refreshAsAccess'
-const CALLERS: Caller[] = ['anonymous', 'viewer', 'analyst', 'admin', 'ingestKey', 'deactivated', 'expired', 'tampered', 'refreshAsAccess']
-/** Callers whose credentials are missing or invalid: always 401 on a protected route. */
-const UNAUTHENTICATED: Caller[] = ['anonymous', 'deactivated', 'expired', 'tampered', 'refreshAsAccess']
+  | 'metricsToken'
+const CALLERS: Caller[] = ['anonymous', 'viewer', 'analyst', 'admin', 'ingestKey', 'deactivated', 'expired', 'tampered', 'refreshAsAccess', 'metricsToken']
+/**
+ * Callers whose credentials are missing or invalid: always 401 on a protected route. The metrics
+ * token is a credential for GET /metrics only.
+ */
+const UNAUTHENTICATED: Caller[] = ['anonymous', 'deactivated', 'expired', 'tampered', 'refreshAsAccess', 'metricsToken']
 
 interface Row {
   /** Status of the probe for a caller the route admits. */
@@ -33,6 +40,8 @@ interface Row {
   body?: unknown
   /** The content type of a successful answer, when it is not JSON. */
   type?: RegExp
+  /** The route takes a credential of its own: every other caller is unauthenticated there (401). */
+  ownCredential?: boolean
 }
 
 const ALL_USERS: Caller[] = ['viewer', 'analyst', 'admin']
@@ -96,7 +105,9 @@ const MATRIX: Record<string, Row> = {
   'GET /{index}/_refresh': { ok: 200, admits: INGESTERS },
   'POST /{index}/_refresh': { ok: 200, admits: INGESTERS },
   'GET /health': { ok: 200, admits: 'public' },
-  'GET /health/live': { ok: 200, admits: 'public' }
+  'GET /health/live': { ok: 200, admits: 'public' },
+  // Prometheus text, for the metrics token alone (README, Metrics).
+  'GET /metrics': { ok: 200, admits: ['metricsToken'], ownCredential: true, type: /^text\/plain; version=0\.0\.4/ }
 }
 
 /** The error code of a refusal: none sent means not_authenticated; bad ones, invalid_token. */
@@ -110,15 +121,16 @@ function expectedCode(status: number, caller: Caller): ErrorCode | undefined {
 const codeOf = (body: any): unknown => (typeof body?.code === 'string' ? body.code : body?.vigil_code)
 
 function expected(row: Row, caller: Caller): number {
-  if (row.admits === 'public') return row.ok
-  if (UNAUTHENTICATED.includes(caller)) return 401
-  return row.admits.includes(caller) ? row.ok : 403
+  if (row.admits === 'public' || row.admits.includes(caller)) return row.ok
+  return UNAUTHENTICATED.includes(caller) || row.ownCredential ? 401 : 403
 }
 
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
 
+const METRICS_TOKEN = randomBytes(24).toString('hex')
+
 t.test('every route x every caller', async (t) => {
-  const app = await build(t)
+  const app = await build(t, { METRICS_TOKEN })
   const [viewer, analyst, admin, gone] = await Promise.all([
     makeUser(app, 'viewer'),
     makeUser(app, 'analyst'),
@@ -148,13 +160,19 @@ t.test('every route x every caller', async (t) => {
     deactivated: gone.auth,
     expired: { authorization: `Bearer ${expiredToken}` },
     tampered: { authorization: `Bearer ${tampered}` },
-    refreshAsAccess: { authorization: `Bearer ${admin.refresh}` }
+    refreshAsAccess: { authorization: `Bearer ${admin.refresh}` },
+    metricsToken: { authorization: `Bearer ${METRICS_TOKEN}` }
   }
 
   const doc = (await inject(app, { method: 'GET', url: '/docs/json' })).body
   const served: string[] = []
   for (const [path, ops] of Object.entries<Record<string, unknown>>(doc.paths)) {
     for (const method of Object.keys(ops)) served.push(`${method.toUpperCase()} ${path}`)
+  }
+  // Routes the document leaves out (HEAD answers as its GET; the docs UI is public documentation).
+  for (const r of registeredRoutes(app)) {
+    const route = `${r.method} ${stripSlash(toOpenApiPath(r.url))}`
+    if (r.method !== 'HEAD' && !/^\/docs(\/|\*|$)/.test(r.url) && !served.includes(route)) served.push(route)
   }
   t.same([...served].sort(), Object.keys(MATRIX).sort(), 'the matrix has exactly one row per route the app serves')
 
