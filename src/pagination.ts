@@ -13,7 +13,7 @@
 // `count` is exact up to LIST_EXACT_COUNT_MAX matching rows; beyond that it is the planner's
 // estimate and `count_estimated` is true: an exact count of millions of rows would cost more than
 // the page itself.
-import { and, count, getTableColumns, sql, type SQL } from 'drizzle-orm'
+import { and, count, getTableName, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
@@ -46,11 +46,19 @@ export interface PageEnvelope<T> {
   results: T[]
 }
 
-/** What a list reads: a table, a filter over it, and the column it is newest-first by. */
-export interface PageSource<T extends PgTable & { id: PgColumn }> {
-  table: T
+/**
+ * What a list reads: a table, a filter over it, the column it is newest-first by, and what each
+ * row of a page is (a view's selection, src/views.ts, or the table's columns for a list whose
+ * items JavaScript completes). `where` must follow from the list's query parameters alone: the
+ * count estimate is cached by them.
+ */
+export interface PageSource<R> {
+  table: PgTable & { id: PgColumn }
   where: SQL | undefined
   newest: PgColumn
+  select: Record<string, PgColumn | SQL>
+  /** Only types the rows `select` reads. */
+  readonly row?: R
 }
 
 /** A position in a list: the sort key (exact, microseconds included) and id of one row. */
@@ -104,15 +112,15 @@ const keyOf = (column: PgColumn) => sql<string>`to_char(${column} at time zone '
  * The page query itself, in the index's order. Exported for the test that checks, on PostgreSQL
  * at a realistic size, that every list is read in index order (test/listing.test.ts).
  */
-export function pageQuery<T extends PgTable & { id: PgColumn }>(db: Db, source: PageSource<T>, params: PageParams) {
+export function pageQuery(db: Db, source: PageSource<unknown>, params: PageParams) {
   const { table, where, newest } = source
   const size = Math.min(params.page_size ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
   const cursor = params.cursor === undefined ? undefined : decodeCursor(params.cursor)
   const at = cursor && sql`(${newest}, ${table.id})`
   const position = cursor && sql`(${cursor.key}::timestamptz, ${cursor.id}::bigint)`
   const query = db
-    .select({ ...getTableColumns(table as PgTable), _key: keyOf(newest) })
-    .from(table as PgTable)
+    .select({ ...source.select, _key: keyOf(newest), _id: table.id })
+    .from(table)
     .where(and(where, cursor && (cursor.direction === 'older' ? sql`${at} < ${position}` : sql`${at} > ${position}`)))
     .orderBy(
       ...(cursor?.direction === 'newer'
@@ -132,14 +140,24 @@ export function pageQuery<T extends PgTable & { id: PgColumn }>(db: Db, source: 
 const ESTIMATE_TTL_MS = 5000
 const estimates = new WeakMap<Db, Map<string, { count: number; until: number }>>()
 
+/** What identifies a list's filter for the estimate cache: its table and its query parameters but the paging ones. */
+function filterKey(table: PgTable, params: PageParams, max: number): string {
+  let key = `${getTableName(table)} ${max}`
+  for (const [name, value] of Object.entries(params)) {
+    if (name !== 'page' && name !== 'page_size' && name !== 'cursor' && value !== undefined) key += ` ${name}=${JSON.stringify(value)}`
+  }
+  return key
+}
+
 /** Rows matching `where`, counted exactly up to `max`; beyond it, the planner's estimate. */
-async function boundedCount(db: Db, table: PgTable, where: SQL | undefined, max: number): Promise<{ count: number; estimated: boolean }> {
-  // A builder per use: drizzle's builders change in place when limited.
-  const matching = () => db.select({ one: sql`1` }).from(table).where(where)
-  const key = JSON.stringify([max, matching().toSQL()])
+async function boundedCount(db: Db, source: PageSource<unknown>, params: PageParams, max: number): Promise<{ count: number; estimated: boolean }> {
+  const { table, where } = source
+  const key = filterKey(table, params, max)
   let known = estimates.get(db)
   const hit = known?.get(key)
   if (hit && hit.until > Date.now()) return { count: hit.count, estimated: true }
+  // A builder per use: drizzle's builders change in place when limited.
+  const matching = () => db.select({ one: sql`1` }).from(table).where(where)
   const [{ n }] = await db.select({ n: count() }).from(matching().limit(max + 1).as('capped'))
   if (n <= max) return { count: n, estimated: false }
   const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${matching()}`)
@@ -156,28 +174,31 @@ async function boundedCount(db: Db, table: PgTable, where: SQL | undefined, max:
 
 /**
  * The one way a list is read (every list service calls this): one page of `source`, its count,
- * and the envelope with links relative to where the list was asked for.
+ * and the envelope with links relative to where the list was asked for. The rows are what
+ * `source.select` reads, handed to the serializer as they are, or completed by `complete` (a list
+ * whose items need more than their table's row).
  */
-export async function listPage<T extends PgTable & { id: PgColumn }, V>(
+export async function listPage<R, V = R>(
   db: Db,
   at: PageLocation,
   params: PageParams,
-  source: PageSource<T>,
-  map: (rows: T['$inferSelect'][]) => V[] | Promise<V[]>
+  source: PageSource<R>,
+  complete?: (rows: R[]) => V[] | Promise<V[]>
 ): Promise<PageEnvelope<V>> {
   if (params.page !== undefined && params.cursor !== undefined) {
     const msg = 'Give either page or cursor, not both.'
     throw new HttpError('validation_failed', msg, { errors: { non_field_errors: [msg] } })
   }
   const { query, size, cursor } = pageQuery(db, source, params)
-  const [fetched, total] = await Promise.all([query, boundedCount(db, source.table, source.where, at.server.config.LIST_EXACT_COUNT_MAX)])
+  const [fetched, total] = await Promise.all([query, boundedCount(db, source, params, at.server.config.LIST_EXACT_COUNT_MAX)])
   const more = fetched.length > size
-  const rows = fetched.slice(0, size) as (T['$inferSelect'] & { _key: string; id: number })[]
+  // Each row keeps its _key and _id: the serializer writes only the fields of the item's schema.
+  const rows = (more ? fetched.slice(0, size) : fetched) as unknown as (R & { _key: string; _id: number })[]
   if (cursor?.direction === 'newer') rows.reverse()
   const first = rows[0]
   const last = rows[rows.length - 1]
-  const toCursor = (direction: Direction, row: { _key: string; id: number } | undefined, otherwise: Position = cursor!) =>
-    link(at, { cursor: encodeCursor({ direction, ...(row ? { key: row._key, id: row.id } : otherwise) }) })
+  const toCursor = (direction: Direction, row: { _key: string; _id: number } | undefined, otherwise: Position = cursor!) =>
+    link(at, { cursor: encodeCursor({ direction, ...(row ? { key: row._key, id: row._id } : otherwise) }) })
 
   let next: string | null
   let previous: string | null
@@ -194,5 +215,6 @@ export async function listPage<T extends PgTable & { id: PgColumn }, V>(
     next = more && last ? toCursor('older', last) : null
     previous = cursor ? toCursor('newer', first) : null
   }
-  return { count: total.count, count_estimated: total.estimated, next, previous, results: await map(rows) }
+  const results = complete ? await complete(rows) : (rows as unknown as V[])
+  return { count: total.count, count_estimated: total.estimated, next, previous, results }
 }

@@ -420,3 +420,27 @@ t.test('updated_since: only what changed since then, newest change first, for al
   t.same(rest.results.map((a: any) => a.id), [a1.id], 'and the cursor walks on in change order')
   t.equal((await inject(app, { method: 'GET', url: '/api/alerts/?updated_since=soon', headers: admin.auth })).status, 400)
 })
+
+t.test('a list item is what the single reads and the write replies show, to the millisecond', async (t) => {
+  const app = await build(t)
+  const { admin } = await makeRoles(app)
+  const created = await inject(app, {
+    method: 'POST',
+    url: '/api/events/',
+    headers: admin.auth,
+    payload: { source: 'fw-view', event_type: 'intrusion', severity: 'High', occurred_at: '2026-11-30T08:00:00.123Z', attributes: { user: 'root', n: 3 } }
+  })
+  t.equal(created.status, 201)
+  // Stored with microseconds (the server's clock): lists format them in SQL, write replies in JavaScript.
+  const listedEvent = (await inject(app, { url: '/api/events/?source=fw-view', headers: admin.auth })).body.results
+  t.same(listedEvent, [created.body], 'the event as listed is the event as created')
+  t.same((await inject(app, { url: `/api/events/${created.body.id}`, headers: admin.auth })).body, created.body, 'and as read alone')
+
+  const [alert] = (await inject(app, { url: '/api/alerts/?source=fw-view', headers: admin.auth })).body.results
+  t.equal(alert.event, created.body.id)
+  const patched = await inject(app, { method: 'PATCH', url: `/api/alerts/${alert.id}`, headers: admin.auth, payload: { status: 'Acknowledged' } })
+  t.equal(patched.status, 200)
+  t.match(patched.body.updated_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
+  t.same((await inject(app, { url: '/api/alerts/?source=fw-view', headers: admin.auth })).body.results, [patched.body], 'the alert as listed is the alert as changed')
+  t.same((await inject(app, { url: `/api/alerts/${alert.id}`, headers: admin.auth })).body, patched.body, 'and as read alone')
+})

@@ -89,7 +89,7 @@ export const events = pgTable(
     occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }),
     // The sender's id: with source it makes shipper retries idempotent (event_keys).
     externalId: varchar('external_id', { length: 255 }),
-    attributes: jsonb('attributes'),
+    attributes: jsonb('attributes').$type<Record<string, unknown>>(),
     // When the event was last changed through the API (its storage time until then): what
     // clients that sync changes filter on (updated_since).
     updatedAt: updatedAt()

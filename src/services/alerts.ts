@@ -22,7 +22,8 @@ import type { Db, Tx } from '../db/index.js'
 import { alerts, events, incidentAlerts, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
 import { conflict, notFound } from '../errors.js'
 import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
-import { getById, rowsOf } from '../db/queries.js'
+import { rowsOf } from '../db/queries.js'
+import { time, view } from '../views.js'
 import { recordAudit, type Actor } from './audit.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -35,20 +36,22 @@ export const ALERTING_SEVERITIES: readonly Severity[] = ['High', 'Critical']
 export const raisesAlert = (severity: Severity) => ALERTING_SEVERITIES.includes(severity)
 
 // ---------------------------------------------------------------------------------------------
-// The one mapper: what an alert looks like to API clients (routes/alerts/schema.ts AlertOut).
+// The one view: what an alert looks like to API clients (routes/alerts/schema.ts AlertOut).
 
-export const alertOut = (a: Alert) => ({
-  id: a.id,
-  event: a.eventId,
-  status: a.status,
-  severity: a.severity,
-  event_type: a.eventType,
-  source: a.source,
-  created_at: a.createdAt.toISOString(),
-  updated_at: a.updatedAt.toISOString()
+export const alertView = view(alerts, {
+  id: alerts.id,
+  event: alerts.eventId,
+  status: alerts.status,
+  severity: alerts.severity,
+  event_type: alerts.eventType,
+  source: alerts.source,
+  created_at: time(alerts.createdAt),
+  updated_at: time(alerts.updatedAt)
 })
 
-export type AlertView = ReturnType<typeof alertOut>
+export const alertOut = alertView.out
+
+export type AlertView = ReturnType<typeof alertView.out>
 
 // ---------------------------------------------------------------------------------------------
 // Hooks
@@ -281,22 +284,24 @@ export function countedFilter(c: CountedColumns, q: Pick<AlertFilter, 'severity'
  * What an alert list reads: newest first (created_at, then id), or newest change first (updated_at,
  * then id) with updated_since; filters combine with AND.
  */
-export function alertList(q: AlertFilter): PageSource<typeof alerts> {
+export function alertList(q: AlertFilter): PageSource<AlertView> {
   const where = and(
     countedFilter(alerts, q),
     q.created_after ? gte(alerts.createdAt, new Date(q.created_after)) : undefined,
     q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined,
     q.updated_since ? gte(alerts.updatedAt, new Date(q.updated_since)) : undefined
   )
-  return { table: alerts, where, newest: q.updated_since ? alerts.updatedAt : alerts.createdAt }
+  return { table: alerts, where, newest: q.updated_since ? alerts.updatedAt : alerts.createdAt, select: alertView.select }
 }
 
 /** One page of alerts. */
 export async function listAlerts(db: Db, q: AlertFilter, at: PageLocation): Promise<PageEnvelope<AlertView>> {
-  return listPage(db, at, q, alertList(q), (rows) => rows.map(alertOut))
+  return listPage(db, at, q, alertList(q))
 }
 
 /** One alert, or a 404. */
 export async function getAlert(db: Db, id: number): Promise<AlertView> {
-  return alertOut(await getById(db, alerts, id))
+  const [alert] = await db.select(alertView.select).from(alerts).where(eq(alerts.id, id))
+  if (!alert) throw notFound()
+  return alert
 }

@@ -1,7 +1,7 @@
 // The audit trail: every security-relevant change, with who did it, when, to what, and the
 // values before and after. Written in the same transaction as the change it records, and read
 // by admins through /api/audit.
-import { and, eq, gte, lte, sql } from 'drizzle-orm'
+import { and, eq, getTableColumns, gte, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { auditLog } from '../db/schema.js'
 import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
@@ -63,7 +63,7 @@ export interface AuditFilter extends PageParams {
 }
 
 /** What a list of the trail reads: newest first; filters combine with AND. */
-export function auditList(f: AuditFilter): PageSource<typeof auditLog> {
+export function auditList(f: AuditFilter): PageSource<AuditRecord> {
   const where = and(
     f.action ? eq(auditLog.action, f.action) : undefined,
     f.actor ? eq(sql`lower(${auditLog.actor})`, f.actor.toLowerCase()) : undefined,
@@ -73,7 +73,7 @@ export function auditList(f: AuditFilter): PageSource<typeof auditLog> {
     f.created_after ? gte(auditLog.createdAt, new Date(f.created_after)) : undefined,
     f.created_before ? lte(auditLog.createdAt, new Date(f.created_before)) : undefined
   )
-  return { table: auditLog, where, newest: auditLog.createdAt }
+  return { table: auditLog, where, newest: auditLog.createdAt, select: getTableColumns(auditLog) }
 }
 
 /** One page of the trail. */

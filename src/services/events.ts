@@ -3,27 +3,29 @@
 import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import { groupCommit } from '../db/group-commit.js'
 import type { Database, Db, Tx } from '../db/index.js'
-import { getById } from '../db/queries.js'
 import { eventKeys, events, type Event, type EventType, type Severity } from '../db/schema.js'
 import { badRequest, conflict, notFound } from '../errors.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
 import type { EventRow } from '../ingest/map.js'
 import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
+import { time, view } from '../views.js'
 import { followEvent, raiseForEvent, storedTimestamp } from './alerts.js'
 
-/** The one mapper: what an event looks like to API clients (routes/events/schema.ts EventOut). */
-export const eventOut = (e: Event) => ({
-  id: e.id,
-  source: e.source,
-  event_type: e.eventType,
-  severity: e.severity,
-  description: e.description,
-  timestamp: e.timestamp.toISOString(),
-  occurred_at: e.occurredAt ? e.occurredAt.toISOString() : null,
-  external_id: e.externalId,
-  attributes: (e.attributes ?? null) as Record<string, unknown> | null,
-  updated_at: e.updatedAt.toISOString()
+/** The one view: what an event looks like to API clients (routes/events/schema.ts EventOut). */
+export const eventView = view(events, {
+  id: events.id,
+  source: events.source,
+  event_type: events.eventType,
+  severity: events.severity,
+  description: events.description,
+  timestamp: time(events.timestamp),
+  occurred_at: time(events.occurredAt),
+  external_id: events.externalId,
+  attributes: events.attributes,
+  updated_at: time(events.updatedAt)
 })
+
+export const eventOut = eventView.out
 
 export type EventView = ReturnType<typeof eventOut>
 
@@ -96,7 +98,7 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
     timestamp: outcome.timestamp!,
     occurredAt: row.occurredAt === null ? null : new Date(row.occurredAt),
     externalId: row.externalId,
-    attributes: outcome.attributes,
+    attributes: outcome.attributes as Event['attributes'],
     // Both columns default to now(), the statement's transaction time.
     updatedAt: outcome.timestamp!
   })
@@ -160,7 +162,9 @@ export async function deleteEvent(db: Db, id: number): Promise<void> {
 
 /** One event, or a 404. */
 export async function getEvent(db: Db, id: number): Promise<EventView> {
-  return eventOut(await getById(db, events, id))
+  const [event] = await db.select(eventView.select).from(events).where(eq(events.id, id))
+  if (!event) throw notFound()
+  return event
 }
 
 export interface EventFilter extends PageParams {
@@ -177,7 +181,7 @@ export interface EventFilter extends PageParams {
  * What an event list reads: newest first (timestamp, then id), or newest change first (updated_at,
  * then id) with updated_since; filters combine with AND.
  */
-export function eventList(q: EventFilter): PageSource<typeof events> {
+export function eventList(q: EventFilter): PageSource<EventView> {
   const where = and(
     q.severity ? eq(events.severity, q.severity) : undefined,
     q.event_type ? eq(events.eventType, q.event_type) : undefined,
@@ -186,10 +190,10 @@ export function eventList(q: EventFilter): PageSource<typeof events> {
     q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined,
     q.updated_since ? gte(events.updatedAt, new Date(q.updated_since)) : undefined
   )
-  return { table: events, where, newest: q.updated_since ? events.updatedAt : events.timestamp }
+  return { table: events, where, newest: q.updated_since ? events.updatedAt : events.timestamp, select: eventView.select }
 }
 
 /** One page of events. */
 export async function listEvents(db: Db, q: EventFilter, at: PageLocation): Promise<PageEnvelope<EventView>> {
-  return listPage(db, at, q, eventList(q), (rows) => rows.map(eventOut))
+  return listPage(db, at, q, eventList(q))
 }

@@ -1,7 +1,7 @@
 // Incidents (case management): an incident groups alerts (many to many) and entities
 // (observables). Every change is one transaction with its audit record; creation checks every
 // alert id, the assignee and every entity before writing, so one bad item creates nothing.
-import { and, asc, eq, ilike, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, ilike, inArray, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { containing } from '../db/queries.js'
 import {
@@ -174,7 +174,7 @@ export interface IncidentFilter extends PageParams {
 }
 
 /** What an incident list reads: newest first; filters combine with AND. */
-export function incidentList(f: IncidentFilter): PageSource<typeof incidents> {
+export function incidentList(f: IncidentFilter): PageSource<typeof incidents.$inferSelect> {
   // PostgreSQL refuses NUL in text; say so instead of letting the query fail.
   if (f.search && /\p{Cc}/u.test(f.search)) throw invalidQuery('search', 'Must not contain control characters.')
   const where = and(
@@ -183,7 +183,7 @@ export function incidentList(f: IncidentFilter): PageSource<typeof incidents> {
     f.assignee ? eq(incidents.assigneeId, f.assignee) : undefined,
     f.search ? ilike(incidents.title, containing(f.search)) : undefined
   )
-  return { table: incidents, where, newest: incidents.createdAt }
+  return { table: incidents, where, newest: incidents.createdAt, select: getTableColumns(incidents) }
 }
 
 /** One page of incidents, each with its alerts, entities and assignee name. */

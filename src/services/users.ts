@@ -3,13 +3,13 @@
 // in its fixed role and its actor), so all of them apply the password policy and are audited. A
 // change that takes away access (deactivation, deletion, a new role or password) revokes the
 // user's tokens at once; the last active admin cannot be removed.
-import { and, asc, eq, ilike, isNull, or, sql } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, ilike, isNull, or, sql } from 'drizzle-orm'
 import { hashPassword } from '../auth/passwords.js'
 import type { Db, Tx } from '../db/index.js'
 import { containing } from '../db/queries.js'
 import { refreshTokens, users, type Role, type User } from '../db/schema.js'
 import { badRequest, conflict, HttpError, isUniqueViolation, notFound } from '../errors.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams } from '../pagination.js'
+import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { recordAudit, type Actor } from './audit.js'
 
 /** Longest password accepted; argon2 hashes any length, but a body limit of our own is kinder. */
@@ -140,7 +140,7 @@ export async function listUsers(db: Db, f: UserFilter, at: PageLocation): Promis
     f.is_active !== undefined ? eq(users.isActive, f.is_active) : undefined,
     pattern ? or(ilike(users.username, pattern), ilike(users.email, pattern)) : undefined
   )
-  return listPage(db, at, f, { table: users, where, newest: users.createdAt }, (rows) => rows.map(userOut))
+  return listPage(db, at, f, { table: users, where, newest: users.createdAt, select: getTableColumns(users) } as PageSource<User>, (rows) => rows.map(userOut))
 }
 
 export async function getUser(db: Db, id: number): Promise<User> {
