@@ -14,6 +14,11 @@ export const ConfigSchema = Type.Object({
   }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Int(3000),
+  /**
+   * Server processes sharing PORT (node:cluster): one per core serves a machine's cores, as that
+   * many instances would. Needs DATABASE_URL: the embedded database belongs to one process.
+   */
+  WORKERS: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' }
@@ -123,6 +128,9 @@ export function loadConfig(
   if (config.HTTP_REQUEST_TIMEOUT_MS > 0 && config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
     // Node refuses a headers bound beyond the whole request's.
     throw new ConfigError('Invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS')
+  }
+  if (config.WORKERS > 1 && !config.DATABASE_URL) {
+    throw new ConfigError('Invalid configuration: WORKERS above 1 needs DATABASE_URL (the embedded database belongs to one process)')
   }
   return { ...config, JWT_SECRET: resolveJwtSecret(config) }
 }
