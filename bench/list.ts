@@ -15,11 +15,11 @@
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_EVENTS
 // (1000000), BENCH_SECONDS (10 per side and query), BENCH_CONNECTIONS (16), BENCH_NODE_ARGS (extra
 // node options for Vigil, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_ONLY
-// (run only the requests whose name contains this).
+// (run only the requests whose name contains this), BENCH_WORKERS (Vigil's WORKERS; one per core).
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
@@ -36,6 +36,9 @@ const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgre
 const EVENTS = Number(env.BENCH_EVENTS ?? 1_000_000)
 const SECONDS = Number(env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16)
+// Vigil as deployed on this machine: one server process per core (WORKERS), as pgbench's side has
+// a PostgreSQL backend per client on every core.
+const WORKERS = Number(env.BENCH_WORKERS ?? availableParallelism())
 const PER_REQUEST = 10_000
 const DEPTH = 100_000
 const log = (msg: string) => process.stderr.write(`${msg}\n`)
@@ -129,7 +132,8 @@ async function main() {
     LOG_LEVEL: 'warn',
     ADMIN_USERNAME: 'bench-admin',
     ADMIN_PASSWORD: password,
-    ACCESS_TOKEN_TTL: '3600'
+    ACCESS_TOKEN_TTL: '3600',
+    WORKERS: String(WORKERS)
   }, (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean))
   const client = postgres(dbUrl, { max: 2, onnotice: () => {} })
   try {
@@ -196,7 +200,7 @@ async function main() {
     }
 
     const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2))
-    console.log(`\n${events} events, ${alerts} alerts; ${CONNECTIONS} connections, ${SECONDS} s a side (PostgreSQL 15, wrk and pgbench)`)
+    console.log(`\n${events} events, ${alerts} alerts; ${CONNECTIONS} connections, ${SECONDS} s a side, Vigil WORKERS=${WORKERS} (PostgreSQL 15, wrk and pgbench)`)
     console.log('| request | Vigil req/s | p50 ms | p99 ms | raw SQL tx/s | p50 ms | p99 ms | ratio |')
     console.log('|---|---|---|---|---|---|---|---|')
     for (const r of rows) {

@@ -13,7 +13,7 @@
 // `count` is exact up to LIST_EXACT_COUNT_MAX matching rows; beyond that it is the planner's
 // estimate and `count_estimated` is true: an exact count of millions of rows would cost more than
 // the page itself.
-import { and, count, getTableName, sql, type SQL } from 'drizzle-orm'
+import { and, count, getTableName, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
@@ -47,19 +47,39 @@ export interface PageEnvelope<T> {
 }
 
 /**
- * What a list reads: a table, a filter over it, the column it is newest-first by, and what each
- * row of a page is (a view's selection, src/views.ts, or the table's columns for a list whose
- * items JavaScript completes). `where` must follow from the list's query parameters alone: the
- * count estimate is cached by them.
+ * One condition of a list's filter: its SQL over a bound value, and the value. The SQL is the same
+ * whatever the value, so a page statement is built and prepared once per list, order and set of
+ * filters given (its shape), and only bound per request.
+ */
+export interface Filter {
+  name: string
+  /** Bound without the column's encoder: times as ISO 8601 text, not Dates. */
+  value: unknown
+  sql: (value: SQLWrapper) => SQL
+}
+
+/** A filter when its value was given, else none. */
+export const filter = (name: string, value: unknown, condition: (value: SQLWrapper) => SQL): Filter | undefined =>
+  value === undefined ? undefined : { name, value, sql: condition }
+
+/**
+ * What a list reads: a table, its filters (combined with AND), the column it is newest-first by,
+ * and what each row of a page is (a view's selection, src/views.ts, or the table's columns for a
+ * list whose items JavaScript completes). The filters must follow from the list's query
+ * parameters alone: the count estimate is cached by them.
  */
 export interface PageSource<R> {
   table: PgTable & { id: PgColumn }
-  where: SQL | undefined
+  filters: (Filter | undefined)[]
   newest: PgColumn
   select: Record<string, PgColumn | SQL>
   /** Only types the rows `select` reads. */
   readonly row?: R
 }
+
+/** A source's filters as one condition with their values bound (statistics, counts, plans). */
+export const whereOf = (source: Pick<PageSource<unknown>, 'filters'>): SQL | undefined =>
+  and(...source.filters.map((f) => f?.sql(sql.param(f.value))))
 
 /** A position in a list: the sort key (exact, microseconds included) and id of one row. */
 interface Position {
@@ -108,28 +128,71 @@ function link(at: PageLocation, set: { page?: number; cursor?: string }): string
 /** The sort key as exact UTC text: a JS Date would drop the microseconds and skip or repeat rows. */
 const keyOf = (column: PgColumn) => sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
 
+/** How a page is found: the first rows, the rows past a cursor either way, or by OFFSET. */
+type Walk = 'first' | Direction | 'offset'
+
 /**
- * The page query itself, in the index's order. Exported for the test that checks, on PostgreSQL
- * at a realistic size, that every list is read in index order (test/listing.test.ts).
+ * The page statement of one shape, in the index's order, each value given by `bind` (placeholders
+ * to prepare it, bound parameters to run or explain it as it is): the filters by their names, the
+ * cursor's position as `_key` and `_id`, `_limit` and `_offset`.
  */
-export function pageQuery(db: Db, source: PageSource<unknown>, params: PageParams) {
-  const { table, where, newest } = source
-  const size = Math.min(params.page_size ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-  const cursor = params.cursor === undefined ? undefined : decodeCursor(params.cursor)
-  const at = cursor && sql`(${newest}, ${table.id})`
-  const position = cursor && sql`(${cursor.key}::timestamptz, ${cursor.id}::bigint)`
+function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (name: string) => SQLWrapper) {
+  const { table, newest } = source
+  const at = sql`(${newest}, ${table.id})`
+  const position = sql`(${bind('_key')}::timestamptz, ${bind('_id')}::bigint)`
   const query = db
     .select({ ...source.select, _key: keyOf(newest), _id: table.id })
     .from(table)
-    .where(and(where, cursor && (cursor.direction === 'older' ? sql`${at} < ${position}` : sql`${at} > ${position}`)))
+    .where(
+      and(
+        ...source.filters.map((f) => f?.sql(bind(f.name))),
+        walk === 'older' ? sql`${at} < ${position}` : walk === 'newer' ? sql`${at} > ${position}` : undefined
+      )
+    )
     .orderBy(
-      ...(cursor?.direction === 'newer'
+      ...(walk === 'newer'
         ? [sql`${newest} asc nulls first`, sql`${table.id} asc nulls first`]
         : [sql`${newest} desc nulls last`, sql`${table.id} desc nulls last`])
     )
-    // One row more than the page: whether it comes says whether there is a page beyond.
-    .limit(size + 1)
-  return { query: params.page !== undefined && !cursor ? query.offset((params.page - 1) * size) : query, size, cursor }
+    .limit(bind('_limit') as unknown as number)
+  return walk === 'offset' ? query.offset(bind('_offset') as unknown as number) : query
+}
+
+/** Where a page starts and how long it is, from the request's parameters. */
+function pageWalk(params: PageParams) {
+  const size = Math.min(params.page_size ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+  const cursor = params.cursor === undefined ? undefined : decodeCursor(params.cursor)
+  const walk: Walk = cursor ? cursor.direction : params.page !== undefined ? 'offset' : 'first'
+  // One row more than the page: whether it comes says whether there is a page beyond.
+  const values: Record<string, unknown> = { _limit: size + 1, _offset: ((params.page ?? 1) - 1) * size, _key: cursor?.key, _id: cursor?.id }
+  return { size, cursor, walk, values }
+}
+
+/**
+ * The page query with its values bound, as Vigil runs it. Exported for the test that checks, on
+ * PostgreSQL at a realistic size, that every list is read in index order (test/listing.test.ts).
+ */
+export function pageQuery(db: Db, source: PageSource<unknown>, params: PageParams) {
+  const { walk, values } = pageWalk(params)
+  const value = (name: string) => values[name] ?? source.filters.find((f) => f?.name === name)?.value
+  return pageStatement(db, source, walk, (name) => sql.param(value(name)))
+}
+
+type Prepared = ReturnType<ReturnType<typeof pageStatement>['prepare']>
+const prepared = new WeakMap<Db, Map<string, Prepared>>()
+
+/** The page statement of this shape, prepared once per database handle. */
+function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared {
+  const names = source.filters.flatMap((f) => (f ? [f.name] : []))
+  const shape = `${getTableName(source.table)}.${source.newest.name} ${walk} ${names.join(',')}`
+  let known = prepared.get(db)
+  if (!known) prepared.set(db, (known = new Map<string, Prepared>()))
+  let statement = known.get(shape)
+  if (!statement) {
+    statement = pageStatement(db, source, walk, (name) => sql.placeholder(name)).prepare(`page ${shape}`)
+    known.set(shape, statement)
+  }
+  return statement
 }
 
 /**
@@ -151,7 +214,8 @@ function filterKey(table: PgTable, params: PageParams, max: number): string {
 
 /** Rows matching `where`, counted exactly up to `max`; beyond it, the planner's estimate. */
 async function boundedCount(db: Db, source: PageSource<unknown>, params: PageParams, max: number): Promise<{ count: number; estimated: boolean }> {
-  const { table, where } = source
+  const { table } = source
+  const where = whereOf(source)
   const key = filterKey(table, params, max)
   let known = estimates.get(db)
   const hit = known?.get(key)
@@ -189,8 +253,12 @@ export async function listPage<R, V = R>(
     const msg = 'Give either page or cursor, not both.'
     throw new HttpError('validation_failed', msg, { errors: { non_field_errors: [msg] } })
   }
-  const { query, size, cursor } = pageQuery(db, source, params)
-  const [fetched, total] = await Promise.all([query, boundedCount(db, source, params, at.server.config.LIST_EXACT_COUNT_MAX)])
+  const { size, cursor, walk, values } = pageWalk(params)
+  for (const f of source.filters) if (f) values[f.name] = f.value
+  const [fetched, total] = await Promise.all([
+    preparedPage(db, source, walk).execute(values),
+    boundedCount(db, source, params, at.server.config.LIST_EXACT_COUNT_MAX)
+  ])
   const more = fetched.length > size
   // Each row keeps its _key and _id: the serializer writes only the fields of the item's schema.
   const rows = (more ? fetched.slice(0, size) : fetched) as unknown as (R & { _key: string; _id: number })[]

@@ -306,7 +306,7 @@ if (onPostgres) t.test('every list and filter combination is read in index order
     from generate_series(1, 20000) i`)
   await app.db.execute(sql`analyze`)
   // A position deep in the lists: cursors after it (older rows) and before it (newer rows).
-  const [mid] = (await pageQuery(app.db, eventList({}), { page_size: 1, page: 60_000 }).query) as unknown as { id: number; _key: string }[]
+  const [mid] = (await pageQuery(app.db, eventList({}), { page_size: 1, page: 60_000 })) as unknown as { id: number; _key: string }[]
   const cursor = (d: string) => Buffer.from(JSON.stringify([d, mid._key, mid.id])).toString('base64url')
   const pages: PageParams[] = [{}, { cursor: cursor('o') }, { cursor: cursor('n') }, { page: 3 }]
 
@@ -322,7 +322,7 @@ if (onPostgres) t.test('every list and filter combination is read in index order
     for (const combo of combinations(filters)) {
       const filter = Object.fromEntries(combo)
       for (const params of pages) {
-        const { query } = pageQuery(app.db, list(filter), { page_size: 20, ...params })
+        const query = pageQuery(app.db, list(filter), { page_size: 20, ...params })
         const [row] = (await app.db.execute(sql`explain (format json) ${query}`)) as any
         const plan = nodes(row['QUERY PLAN'][0].Plan)
         checked++

@@ -15,7 +15,8 @@ import { rowsOf } from '../db/queries.js'
 import { ALERT_STATUSES, alertHours, alerts, EVENT_TYPES, SEVERITIES, type AlertStatus, type EventType, type Severity } from '../db/schema.js'
 import { invalidQuery } from '../errors.js'
 import type { PageParams } from '../pagination.js'
-import { alertList, countedFilter, type AlertFilter } from './alerts.js'
+import { whereOf } from '../pagination.js'
+import { alertList, countedFilters, type AlertFilter } from './alerts.js'
 
 export const STATS_BUCKETS = ['minute', 'hour', 'day'] as const
 export type StatsBucket = (typeof STATS_BUCKETS)[number]
@@ -42,7 +43,7 @@ const iso = (ms: number) => new Date(ms).toISOString()
  * n, at): hourly counts where they serve, single alerts elsewhere.
  */
 function counted(q: StatsQuery, from: Date, to: Date, bucket: StatsBucket): SQL {
-  const { where } = alertList({ ...q, created_after: from.toISOString(), created_before: to.toISOString() })
+  const where = whereOf(alertList({ ...q, created_after: from.toISOString(), created_before: to.toISOString() }))
   const single = (range?: SQL, join?: SQL) =>
     sql`select ${alerts.severity} as severity, ${alerts.status} as status, ${alerts.eventType} as event_type, ${alerts.source} as source,
                1 as n, ${alerts.createdAt} as at
@@ -56,7 +57,7 @@ function counted(q: StatsQuery, from: Date, to: Date, bucket: StatsBucket): SQL 
     select ${alertHours.severity} as severity, ${alertHours.status} as status, ${alertHours.eventType} as event_type,
            ${alertHours.source} as source, ${alertHours.n} as n, ${alertHours.hour} as at
     from ${alertHours}
-    where ${and(gte(alertHours.hour, new Date(h1)), sql`${alertHours.hour} < ${h2}`, countedFilter(alertHours, q))}
+    where ${and(gte(alertHours.hour, new Date(h1)), sql`${alertHours.hour} < ${h2}`, whereOf({ filters: countedFilters(alertHours, q) }))}
       and not exists (select 1 from alert_hours_dirty d where d.hour = ${alertHours.hour})
     union all ${single(lt(alerts.createdAt, new Date(h1)))}
     union all ${single(sql`${alerts.createdAt} >= ${h2}`)}

@@ -16,12 +16,12 @@
 //   RETURNING added to `raised`), kept in step with onAlertRaised.
 //
 // The unique index on alerts.event_id makes "at most one alert per event" hold when requests race.
-import { and, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
+import { and, eq, gte, lt, lte, sql } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Db, Tx } from '../db/index.js'
 import { alerts, events, incidentAlerts, type Alert, type AlertStatus, type Event, type EventType, type Severity } from '../db/schema.js'
 import { conflict, notFound } from '../errors.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
+import { filter, listPage, type Filter, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { rowsOf } from '../db/queries.js'
 import { time, view } from '../views.js'
 import { recordAudit, type Actor } from './audit.js'
@@ -271,13 +271,13 @@ export interface CountedColumns {
 }
 
 /** The filters on the counted columns: the same for a list, for stats over alerts and over hourly counts. */
-export function countedFilter(c: CountedColumns, q: Pick<AlertFilter, 'severity' | 'status' | 'event_type' | 'source'>): SQL | undefined {
-  return and(
-    q.severity ? eq(c.severity, q.severity) : undefined,
-    q.status ? eq(c.status, q.status) : undefined,
-    q.event_type ? eq(c.eventType, q.event_type) : undefined,
-    q.source ? eq(c.source, q.source) : undefined
-  )
+export function countedFilters(c: CountedColumns, q: Pick<AlertFilter, 'severity' | 'status' | 'event_type' | 'source'>): (Filter | undefined)[] {
+  return [
+    filter('severity', q.severity || undefined, (v) => eq(c.severity, v)),
+    filter('status', q.status || undefined, (v) => eq(c.status, v)),
+    filter('event_type', q.event_type || undefined, (v) => eq(c.eventType, v)),
+    filter('source', q.source || undefined, (v) => eq(c.source, v))
+  ]
 }
 
 /**
@@ -285,13 +285,13 @@ export function countedFilter(c: CountedColumns, q: Pick<AlertFilter, 'severity'
  * then id) with updated_since; filters combine with AND.
  */
 export function alertList(q: AlertFilter): PageSource<AlertView> {
-  const where = and(
-    countedFilter(alerts, q),
-    q.created_after ? gte(alerts.createdAt, new Date(q.created_after)) : undefined,
-    q.created_before ? lte(alerts.createdAt, new Date(q.created_before)) : undefined,
-    q.updated_since ? gte(alerts.updatedAt, new Date(q.updated_since)) : undefined
-  )
-  return { table: alerts, where, newest: q.updated_since ? alerts.updatedAt : alerts.createdAt, select: alertView.select }
+  const filters = [
+    ...countedFilters(alerts, q),
+    filter('created_after', q.created_after ? new Date(q.created_after).toISOString() : undefined, (v) => gte(alerts.createdAt, v)),
+    filter('created_before', q.created_before ? new Date(q.created_before).toISOString() : undefined, (v) => lte(alerts.createdAt, v)),
+    filter('updated_since', q.updated_since ? new Date(q.updated_since).toISOString() : undefined, (v) => gte(alerts.updatedAt, v))
+  ]
+  return { table: alerts, filters, newest: q.updated_since ? alerts.updatedAt : alerts.createdAt, select: alertView.select }
 }
 
 /** One page of alerts. */

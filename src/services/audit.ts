@@ -1,10 +1,10 @@
 // The audit trail: every security-relevant change, with who did it, when, to what, and the
 // values before and after. Written in the same transaction as the change it records, and read
 // by admins through /api/audit.
-import { and, eq, getTableColumns, gte, lte, sql } from 'drizzle-orm'
+import { eq, getTableColumns, gte, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { auditLog } from '../db/schema.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
+import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 
 export interface Actor {
   id?: number | null
@@ -64,16 +64,16 @@ export interface AuditFilter extends PageParams {
 
 /** What a list of the trail reads: newest first; filters combine with AND. */
 export function auditList(f: AuditFilter): PageSource<AuditRecord> {
-  const where = and(
-    f.action ? eq(auditLog.action, f.action) : undefined,
-    f.actor ? eq(sql`lower(${auditLog.actor})`, f.actor.toLowerCase()) : undefined,
-    f.actor_id ? eq(auditLog.actorId, f.actor_id) : undefined,
-    f.target_type ? eq(auditLog.targetType, f.target_type) : undefined,
-    f.target_id ? eq(auditLog.targetId, f.target_id) : undefined,
-    f.created_after ? gte(auditLog.createdAt, new Date(f.created_after)) : undefined,
-    f.created_before ? lte(auditLog.createdAt, new Date(f.created_before)) : undefined
-  )
-  return { table: auditLog, where, newest: auditLog.createdAt, select: getTableColumns(auditLog) }
+  const filters = [
+    filter('action', f.action || undefined, (v) => eq(auditLog.action, v)),
+    filter('actor', f.actor?.toLowerCase() || undefined, (v) => eq(sql`lower(${auditLog.actor})`, v)),
+    filter('actor_id', f.actor_id || undefined, (v) => eq(auditLog.actorId, v)),
+    filter('target_type', f.target_type || undefined, (v) => eq(auditLog.targetType, v)),
+    filter('target_id', f.target_id || undefined, (v) => eq(auditLog.targetId, v)),
+    filter('created_after', f.created_after ? new Date(f.created_after).toISOString() : undefined, (v) => gte(auditLog.createdAt, v)),
+    filter('created_before', f.created_before ? new Date(f.created_before).toISOString() : undefined, (v) => lte(auditLog.createdAt, v))
+  ]
+  return { table: auditLog, filters, newest: auditLog.createdAt, select: getTableColumns(auditLog) }
 }
 
 /** One page of the trail. */

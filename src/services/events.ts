@@ -7,7 +7,7 @@ import { eventKeys, events, type Event, type EventType, type Severity } from '..
 import { badRequest, conflict, notFound } from '../errors.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
 import type { EventRow } from '../ingest/map.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
+import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { time, view } from '../views.js'
 import { followEvent, raiseForEvent, storedTimestamp } from './alerts.js'
 
@@ -182,15 +182,15 @@ export interface EventFilter extends PageParams {
  * then id) with updated_since; filters combine with AND.
  */
 export function eventList(q: EventFilter): PageSource<EventView> {
-  const where = and(
-    q.severity ? eq(events.severity, q.severity) : undefined,
-    q.event_type ? eq(events.eventType, q.event_type) : undefined,
-    q.source ? eq(events.source, q.source) : undefined,
-    q.timestamp_after ? gte(events.timestamp, new Date(q.timestamp_after)) : undefined,
-    q.timestamp_before ? lte(events.timestamp, new Date(q.timestamp_before)) : undefined,
-    q.updated_since ? gte(events.updatedAt, new Date(q.updated_since)) : undefined
-  )
-  return { table: events, where, newest: q.updated_since ? events.updatedAt : events.timestamp, select: eventView.select }
+  const filters = [
+    filter('severity', q.severity || undefined, (v) => eq(events.severity, v)),
+    filter('event_type', q.event_type || undefined, (v) => eq(events.eventType, v)),
+    filter('source', q.source || undefined, (v) => eq(events.source, v)),
+    filter('timestamp_after', q.timestamp_after ? new Date(q.timestamp_after).toISOString() : undefined, (v) => gte(events.timestamp, v)),
+    filter('timestamp_before', q.timestamp_before ? new Date(q.timestamp_before).toISOString() : undefined, (v) => lte(events.timestamp, v)),
+    filter('updated_since', q.updated_since ? new Date(q.updated_since).toISOString() : undefined, (v) => gte(events.updatedAt, v))
+  ]
+  return { table: events, filters, newest: q.updated_since ? events.updatedAt : events.timestamp, select: eventView.select }
 }
 
 /** One page of events. */

@@ -18,7 +18,7 @@ import {
   type Severity
 } from '../db/schema.js'
 import { conflict, HttpError, invalidQuery, isUniqueViolation, notFound } from '../errors.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
+import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { alertOut } from './alerts.js'
 import { recordAudit, type Actor } from './audit.js'
 import { validateEntity } from './entities.js'
@@ -177,13 +177,13 @@ export interface IncidentFilter extends PageParams {
 export function incidentList(f: IncidentFilter): PageSource<typeof incidents.$inferSelect> {
   // PostgreSQL refuses NUL in text; say so instead of letting the query fail.
   if (f.search && /\p{Cc}/u.test(f.search)) throw invalidQuery('search', 'Must not contain control characters.')
-  const where = and(
-    f.status ? eq(incidents.status, f.status) : undefined,
-    f.severity ? eq(incidents.severity, f.severity) : undefined,
-    f.assignee ? eq(incidents.assigneeId, f.assignee) : undefined,
-    f.search ? ilike(incidents.title, containing(f.search)) : undefined
-  )
-  return { table: incidents, where, newest: incidents.createdAt, select: getTableColumns(incidents) }
+  const filters = [
+    filter('status', f.status || undefined, (v) => eq(incidents.status, v)),
+    filter('severity', f.severity || undefined, (v) => eq(incidents.severity, v)),
+    filter('assignee', f.assignee || undefined, (v) => eq(incidents.assigneeId, v)),
+    filter('search', f.search ? containing(f.search) : undefined, (v) => ilike(incidents.title, v))
+  ]
+  return { table: incidents, filters, newest: incidents.createdAt, select: getTableColumns(incidents) }
 }
 
 /** One page of incidents, each with its alerts, entities and assignee name. */

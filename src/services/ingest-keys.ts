@@ -1,12 +1,12 @@
 // Ingest keys: created and revoked by admins, audited, and marked as used by ingestion. The secret
 // is returned once, at creation; only its SHA-256 is stored, and neither reaches the audit trail.
-import { and, eq, getTableColumns, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, eq, getTableColumns, isNull, lt, or, sql } from 'drizzle-orm'
 import { generateIngestKey } from '../auth/ingest-keys.js'
 import type { Db } from '../db/index.js'
 import { ingestKeys, type EventType, type IngestKey, type Severity } from '../db/schema.js'
 import { getById } from '../db/queries.js'
 import { notFound } from '../errors.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
+import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { recordAudit, type Actor } from './audit.js'
 
 export interface IngestKeyDefaults {
@@ -52,8 +52,8 @@ export type IngestKeyView = ReturnType<typeof ingestKeyOut>
 
 /** One page of keys, newest first; `revoked` picks revoked (true) or active (false) keys only. */
 export async function listIngestKeys(db: Db, f: PageParams & { revoked?: boolean }, at: PageLocation): Promise<PageEnvelope<IngestKeyView>> {
-  const where = f.revoked === undefined ? undefined : f.revoked ? isNotNull(ingestKeys.revokedAt) : isNull(ingestKeys.revokedAt)
-  return listPage(db, at, f, { table: ingestKeys, where, newest: ingestKeys.createdAt, select: getTableColumns(ingestKeys) } as PageSource<IngestKey>, (rows) =>
+  const filters = [filter('revoked', f.revoked, (v) => sql`(${ingestKeys.revokedAt} is not null) = ${v}`)]
+  return listPage(db, at, f, { table: ingestKeys, filters, newest: ingestKeys.createdAt, select: getTableColumns(ingestKeys) } as PageSource<IngestKey>, (rows) =>
     rows.map(ingestKeyOut)
   )
 }

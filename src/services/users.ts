@@ -9,7 +9,7 @@ import type { Db, Tx } from '../db/index.js'
 import { containing } from '../db/queries.js'
 import { refreshTokens, users, type Role, type User } from '../db/schema.js'
 import { badRequest, conflict, HttpError, isUniqueViolation, notFound } from '../errors.js'
-import { listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
+import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { recordAudit, type Actor } from './audit.js'
 
 /** Longest password accepted; argon2 hashes any length, but a body limit of our own is kinder. */
@@ -134,13 +134,12 @@ export interface UserFilter extends PageParams {
 
 /** One page of users, newest first; filters combine with AND. */
 export async function listUsers(db: Db, f: UserFilter, at: PageLocation): Promise<PageEnvelope<UserView>> {
-  const pattern = f.search !== undefined ? containing(f.search) : undefined
-  const where = and(
-    f.role ? eq(users.role, f.role) : undefined,
-    f.is_active !== undefined ? eq(users.isActive, f.is_active) : undefined,
-    pattern ? or(ilike(users.username, pattern), ilike(users.email, pattern)) : undefined
-  )
-  return listPage(db, at, f, { table: users, where, newest: users.createdAt, select: getTableColumns(users) } as PageSource<User>, (rows) => rows.map(userOut))
+  const filters = [
+    filter('role', f.role || undefined, (v) => eq(users.role, v)),
+    filter('is_active', f.is_active, (v) => eq(users.isActive, v)),
+    filter('search', f.search !== undefined ? containing(f.search) : undefined, (v) => or(ilike(users.username, v), ilike(users.email, v))!)
+  ]
+  return listPage(db, at, f, { table: users, filters, newest: users.createdAt, select: getTableColumns(users) } as PageSource<User>, (rows) => rows.map(userOut))
 }
 
 export async function getUser(db: Db, id: number): Promise<User> {
