@@ -3,6 +3,7 @@
 // src/db/channels.ts) as `app.notifications`. Both are closed when the app closes.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { SERVER_OWNER } from '../src/db/data-dir-lock.js'
 import { openDatabase, type Database, type Db } from '../src/db/index.js'
 import { NotificationHub } from '../src/db/notify.js'
 
@@ -26,7 +27,8 @@ async function dbPlugin(app: FastifyInstance, opts: DbPluginOptions) {
     dataDir: config.DATA_DIR,
     image: opts.pgliteImage,
     poolMax: config.DB_POOL_MAX,
-    timeoutMs: config.DB_TIMEOUT_MS
+    timeoutMs: config.DB_TIMEOUT_MS,
+    owner: SERVER_OWNER
   })
   try {
     await database.migrate()

@@ -1,10 +1,13 @@
 // `npm run user:create -- --username alice --role admin [--email alice@example.org]`
 // The equivalent of Django's createsuperuser. The password comes from VIGIL_PASSWORD or, when
 // that is unset, from a prompt that does not echo. The user service applies the password policy
-// and audits the creation, as for a user created through the API. On the embedded database, stop the server
-// first: PGlite allows one process at a time.
+// and audits the creation, as for a user created through the API. The embedded database admits one
+// process at a time: while the server runs on it, this refuses (before asking for the password) and
+// says to stop the server or to create the user through its API.
+import { hostname } from 'node:os'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
+import { DataDirBusyError, dataDirHolder, SERVER_OWNER } from '../db/data-dir-lock.js'
 import { openDatabase } from '../db/index.js'
 import { ROLES, type Role } from '../db/schema.js'
 import { HttpError } from '../errors.js'
@@ -49,6 +52,22 @@ if (!values.username) fail('Usage: npm run user:create -- --username NAME [--rol
 if (!ROLES.includes(values.role as Role)) fail(`--role must be one of ${ROLES.join(', ')}`)
 
 const config = loadConfig()
+
+/** The refusal while another process holds the embedded database. */
+function busy(err: DataDirBusyError): never {
+  const local = err.holder.hostname === hostname()
+  fail(
+    err.holder.owner === SERVER_OWNER && local
+      ? `${err.reason}\nStop the server first, or create the user through its API as an admin: ` +
+          `POST /api/users/ with {"username", "password", "role", "email"} (see the README).`
+      : err.message
+  )
+}
+
+if (!config.DATABASE_URL) {
+  const holder = dataDirHolder(config.DATA_DIR)
+  if (holder) busy(new DataDirBusyError(config.DATA_DIR, holder))
+}
 let password = process.env.VIGIL_PASSWORD
 if (!password) {
   password = await promptHidden('Password: ')
@@ -56,7 +75,14 @@ if (!password) {
   if (password !== again) fail('Passwords do not match.')
 }
 
-const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, timeoutMs: config.DB_TIMEOUT_MS })
+let database
+try {
+  database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, timeoutMs: config.DB_TIMEOUT_MS, owner: 'npm run user:create' })
+} catch (err) {
+  // Taken while the password was typed.
+  if (err instanceof DataDirBusyError) busy(err)
+  throw err
+}
 try {
   await database.migrate()
   const user = await createUser(

@@ -11,6 +11,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { PROJECT_ROOT } from '../paths.js'
+import { lockDataDir } from './data-dir-lock.js'
 import { makeEventPartitions } from './partitions.js'
 import * as schema from './schema.js'
 
@@ -65,10 +66,15 @@ export interface DatabaseOptions {
   poolMax?: number
   /** Bounds on connecting and on each statement, so a dead database gives errors, not hangs. */
   timeoutMs?: number
+  /**
+   * PGlite on disk: who opens it, named in the data directory's lock (src/db/data-dir-lock.ts)
+   * and so in the refusal another process gets while this one holds it.
+   */
+  owner?: string
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url, opts) : openPglite(opts.dataDir ?? './data', opts.image)
+  return opts.url ? openPostgres(opts.url, opts) : openPglite(opts.dataDir ?? './data', opts.image, opts.owner ?? 'a Vigil process')
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -162,16 +168,25 @@ function openPostgresListener(url: string, connectTimeout: number, events: Liste
 /** Where the embedded database keeps its files inside DATA_DIR. */
 export const pgliteDir = (dataDir: string) => resolve(dataDir, 'pglite')
 
-async function openPglite(dataDir: string, image?: Blob): Promise<Database> {
+async function openPglite(dataDir: string, image: Blob | undefined, owner: string): Promise<Database> {
+  const onDisk = !dataDir.startsWith('memory://')
+  // One process at a time on a data directory (see data-dir-lock.ts): throws DataDirBusyError
+  // while another holds it.
+  const unlock = onDisk ? lockDataDir(dataDir, owner) : () => {}
   let client: PGlite
-  if (dataDir.startsWith('memory://')) {
-    client = new PGlite(image ? { loadDataDir: image } : {})
-  } else {
-    const dir = pgliteDir(dataDir)
-    mkdirSync(dir, { recursive: true })
-    client = new PGlite(dir)
+  try {
+    if (onDisk) {
+      const dir = pgliteDir(dataDir)
+      mkdirSync(dir, { recursive: true })
+      client = new PGlite(dir)
+    } else {
+      client = new PGlite(image ? { loadDataDir: image } : {})
+    }
+    await client.waitReady
+  } catch (err) {
+    unlock()
+    throw err
   }
-  await client.waitReady
   const db = drizzlePglite(client, { schema }) as unknown as Db
   return {
     db,
@@ -203,7 +218,11 @@ async function openPglite(dataDir: string, image?: Blob): Promise<Database> {
     // Idempotent like postgres.js's end(): a test (or a shutdown path) may close the database
     // before the app's own onClose hook does.
     close: async () => {
-      if (!client.closed) await client.close()
+      try {
+        if (!client.closed) await client.close()
+      } finally {
+        unlock()
+      }
     }
   }
 }
