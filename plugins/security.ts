@@ -27,24 +27,27 @@ export function jsonDepth(value: unknown, limit: number): number {
 }
 
 /**
- * The one policy, for the API and the docs UI alike (the UI needs its own scripts and styles;
- * everything else is JSON). `upgrade-insecure-requests` only on requests that came over HTTPS
- * (directly, or through a proxy trusted with TRUST_PROXY): sent over plain HTTP to any address but
- * loopback, it makes the browser ask for the docs' files over https, which fails, and the page
- * stays blank.
+ * The one policy, for the API and the docs UI alike (the UI needs its own scripts and styles, all
+ * served as files: no inline script or style is allowed; everything else is JSON). Two headers
+ * only on requests that came over HTTPS (directly, or through a proxy trusted with TRUST_PROXY):
+ * - `upgrade-insecure-requests`: sent over plain HTTP to any address but loopback, it makes the
+ *   browser ask for the docs' files over https, which fails, and the page stays blank;
+ * - Cross-Origin-Opener-Policy: browsers ignore it on an origin that is not potentially
+ *   trustworthy (plain HTTP but to loopback) and log an error on every page load saying so.
  */
 const helmetOptions = (https: boolean): HelmetOptions => ({
   contentSecurityPolicy: {
     directives: {
       defaultSrc: ["'self'"],
       scriptSrc: ["'self'"],
-      styleSrc: ["'self'", "'unsafe-inline'"],
+      styleSrc: ["'self'"],
       imgSrc: ["'self'", 'data:'],
       connectSrc: ["'self'"],
       frameAncestors: ["'none'"],
       upgradeInsecureRequests: https ? [] : null
     }
   },
+  crossOriginOpenerPolicy: https ? { policy: 'same-origin' } : false,
   crossOriginEmbedderPolicy: false
 })
 

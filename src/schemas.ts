@@ -2,7 +2,7 @@
 // shared by $id, so every route's OpenAPI entry is self-contained and types infer without casts.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { ALERT_STATUSES, EVENT_TYPES, INCIDENT_STATUSES, ROLES, SEVERITIES } from './db/schema.js'
-import { ERROR_CODES } from './errors.js'
+import { ERROR_CODES, FORBIDDEN, UNAUTHENTICATED, type ErrorCode } from './errors.js'
 
 /**
  * A string enum as a plain JSON-schema `enum`: one clear validation error ("must be one of ...")
@@ -36,6 +36,13 @@ export const IdParams = Type.Object({ id: IdParam })
 /** An ISO 8601 date or date-time (checked by the `iso-date` format registered with Ajv). */
 export const IsoDate = Type.String({ format: 'iso-date', maxLength: 64, description: 'ISO 8601 date or date-time' })
 
+/**
+ * An ISO 8601 date or date-time, or null. The description sits on the union, not on its string
+ * member, so the OpenAPI document shows one nullable string rather than a bare anyOf.
+ */
+export const NullableIsoDate = (description: string) =>
+  Type.Union([Type.String({ format: 'iso-date', maxLength: 64 }), Type.Null()], { description })
+
 export const Timestamp = Type.String({ format: 'date-time' })
 export const NullableTimestamp = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
 
@@ -52,7 +59,11 @@ export const ErrorResponse = Type.Object(
       Type.Record(Type.String(), Type.Array(Type.String()), { description: 'Messages per field' })
     )
   },
-  { description: 'Every error has this shape', examples: [{ code: 'not_found', detail: 'Not found.' }] }
+  {
+    title: 'Error',
+    description: "Vigil's error body: branch on `code`, show `detail`",
+    examples: [{ code: 'not_found', detail: 'Not found.' }]
+  }
 )
 export type ErrorBody = Static<typeof ErrorResponse>
 
@@ -83,8 +94,12 @@ export const Page = <T extends TSchema>(item: T) => {
 
 const pages = new WeakMap<TSchema, TSchema>()
 
+/** The plural of a record's title, for the docs ("Audit entry" -> "audit entries"). */
+export const plural = (title: string) => (/[^aeiou]y$/.test(title) ? `${title.slice(0, -1)}ies` : `${title}s`).toLowerCase()
+
 function page<T extends TSchema>(item: T) {
   const sample: unknown = Array.isArray(item.examples) ? item.examples[0] : undefined
+  const title = typeof item.title === 'string' ? item.title : undefined
   return Type.Object(
     {
       count: Type.Integer({ description: 'Items matching the filters, over all pages: exact up to LIST_EXACT_COUNT_MAX, an estimate beyond' }),
@@ -93,9 +108,143 @@ function page<T extends TSchema>(item: T) {
       previous: Type.Union([Type.String(), Type.Null()], { description: 'Full URL of the previous page, or null' }),
       results: Type.Array(item)
     },
-    sample === undefined ? {} : { examples: [{ count: 1, count_estimated: false, next: null, previous: null, results: [sample] }] }
+    {
+      ...(title ? { title: `Page of ${plural(title)}`, description: `A page of ${plural(title)}` } : {}),
+      ...(sample === undefined ? {} : { examples: [{ count: 1, count_estimated: false, next: null, previous: null, results: [sample] }] })
+    }
   )
 }
 
-/** Standard error responses, spread into a route's `response` next to its success codes. */
-export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorResponse]))
+/**
+ * What each error status means, for the docs, with an example body that fits it. The docs plugin
+ * (plugins/swagger.ts) words 401, 403 and 404 for each route (the credentials it takes, the
+ * permission it needs, the record it names); a route words any status its own way with `errors`.
+ */
+export const ERROR_STATUS_DOCS: Record<number, { description: string; example: ErrorBody }> = {
+  400: {
+    description: 'Invalid request: a parameter or body field is not valid (`errors` lists the messages per field)',
+    example: {
+      code: 'validation_failed',
+      detail: 'Invalid body field \'severity\': "Extreme" is not a valid choice. Allowed values: Low, Medium, High, Critical.',
+      errors: { severity: ['"Extreme" is not a valid choice. Allowed values: Low, Medium, High, Critical.'] }
+    }
+  },
+  401: {
+    description: 'Not authenticated: no credentials, or an expired, revoked or invalid token',
+    example: { code: 'not_authenticated', detail: UNAUTHENTICATED }
+  },
+  403: { description: 'Your role may not do this', example: { code: 'permission_denied', detail: FORBIDDEN } },
+  404: { description: 'Not found', example: { code: 'not_found', detail: 'Not found.' } },
+  409: {
+    description: 'Conflicts with what is stored (a duplicate)',
+    example: { code: 'conflict', detail: 'A record with these values already exists.' }
+  },
+  413: {
+    description: 'The request body is larger than the limit (BODY_LIMIT)',
+    example: { code: 'payload_too_large', detail: 'The request body is too large.' }
+  },
+  415: {
+    description: 'Unsupported Content-Type: send application/json',
+    example: { code: 'unsupported_media_type', detail: 'Unsupported content type.' }
+  },
+  429: {
+    description: 'Too many attempts: retry after the Retry-After seconds',
+    example: { code: 'rate_limited', detail: 'Too many attempts; retry later.' }
+  },
+  503: {
+    description: 'Vigil or its database is busy or unavailable: retry after the Retry-After seconds',
+    example: { code: 'database_unavailable', detail: 'The database is unavailable; retry later.' }
+  }
+}
+
+/** A route's own wording of an error status, optionally with the code and detail it answers. */
+export type ErrorDoc = string | { description: string; code?: ErrorCode; detail?: string; errors?: Record<string, string[]> }
+
+type ErrorSchema = typeof ErrorResponse
+// One schema object per status and wording, shared by every app a process builds, so each is
+// compiled once (src/compilers.ts).
+const errorSchemas = new Map<string, ErrorSchema>()
+
+function errorSchema(status: number, doc?: ErrorDoc): ErrorSchema {
+  const key = `${status} ${JSON.stringify(doc ?? null)}`
+  const known = errorSchemas.get(key)
+  if (known) return known
+  const standard = ERROR_STATUS_DOCS[status]
+  const own = typeof doc === 'string' ? { description: doc } : doc
+  const example: ErrorBody | undefined = own?.code
+    ? { code: own.code, detail: own.detail ?? standard?.example.detail ?? '', ...(own.errors ? { errors: own.errors } : {}) }
+    : own?.detail && standard
+      ? { ...standard.example, detail: own.detail, ...(own.errors ? { errors: own.errors } : {}) }
+      : standard?.example
+  const made = {
+    ...ErrorResponse,
+    ...(example ? { examples: [example] } : {}),
+    // The response's description in the OpenAPI document (@fastify/swagger's key for it).
+    ...(own ? { 'x-response-description': own.description } : {})
+  } as ErrorSchema
+  errorSchemas.set(key, made)
+  return made
+}
+
+/**
+ * Standard error responses, spread into a route's `response` next to its success codes: each status
+ * documented with its own meaning and a fitting example. Numbers take the standard wording; an
+ * object words statuses for this route, e.g. `errors(400, 401, 403, { 404: 'No such event' })`.
+ */
+export function errors(...specs: (number | Record<number, ErrorDoc>)[]): Record<number, ErrorSchema> {
+  const out: Record<number, ErrorSchema> = {}
+  for (const spec of specs) {
+    if (typeof spec === 'number') out[spec] = errorSchema(spec)
+    else for (const [status, doc] of Object.entries(spec)) out[Number(status)] = errorSchema(Number(status), doc)
+  }
+  return out
+}
+
+/**
+ * `schema` with its own description of the response it is sent as, for the docs (a copy, made
+ * once per schema and wording so it compiles once).
+ */
+export function described<T extends TSchema>(schema: T, description: string): T {
+  let byText = describedSchemas.get(schema)
+  if (!byText) {
+    byText = new Map<string, TSchema>()
+    describedSchemas.set(schema, byText)
+  }
+  let made = byText.get(description)
+  if (!made) {
+    made = { ...schema, 'x-response-description': description }
+    byText.set(description, made)
+  }
+  return made as T
+}
+const describedSchemas = new WeakMap<TSchema, Map<string, TSchema>>()
+
+/** A request example for the docs: what it does, and a note when it names records to replace. */
+export interface NamedExample {
+  summary: string
+  description?: string
+  value: unknown
+}
+
+/**
+ * Named request examples (OpenAPI `examples`), which the docs page offers in a list with their
+ * summaries. Examples that name records (an alert id, a user) say so: a fresh database has none.
+ */
+export const namedExamples = (examples: Record<string, NamedExample>) => ({ 'x-examples': examples })
+
+/** The key of a raw body's per-content-type documentation (read by plugins/swagger.ts). */
+export const MEDIA_DOCS = 'x-vigil-media'
+
+/** How one content type of a raw body is documented: its example, which the docs page sends as shown. */
+export interface MediaDoc {
+  /** The body text (NDJSON, concatenated objects), or a JSON value for a JSON content type. */
+  example: string | object
+  description?: string
+}
+
+/**
+ * A body read as raw bytes (the ingestion routes): not validated by Ajv (src/ingest parses and
+ * checks every record), documented per content type, the first being the docs page's default.
+ */
+export const RawBody = (description: string, media: Record<string, MediaDoc>) =>
+  Type.Unsafe<Buffer | undefined>({ description, [MEDIA_DOCS]: media })

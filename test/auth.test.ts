@@ -174,7 +174,9 @@ t.test('OAuth2 password grant, /me and logout', async (t) => {
     ]) {
       const r = await call({ method: 'POST', url: '/api/auth/token', ...form({ username, password }) })
       t.equal(r.status, 401, username)
-      t.same(r.body, { code: 'login_failed', detail: LOGIN_FAILED })
+      // The house code and detail, and RFC 6749's error and description, which OAuth2 clients (the
+      // docs page's Authorize dialog) show.
+      t.same(r.body, { code: 'login_failed', detail: LOGIN_FAILED, error: 'invalid_grant', error_description: LOGIN_FAILED })
       t.equal(r.body.detail, legacy.body.detail)
       t.notOk(r.body.access_token)
     }
@@ -184,6 +186,8 @@ t.test('OAuth2 password grant, /me and logout', async (t) => {
     const wrongGrant = await call({ method: 'POST', url: '/api/auth/token', ...form({ grant_type: 'client_credentials', username: 'a', password: 'b' }) })
     t.equal(wrongGrant.status, 400)
     t.ok(wrongGrant.body.errors.grant_type)
+    t.equal(wrongGrant.body.error, 'invalid_request', 'an OAuth2 error code too')
+    t.equal(wrongGrant.body.error_description, wrongGrant.body.detail)
     const missing = await call({ method: 'POST', url: '/api/auth/token', ...form({ username: roles.admin.user.username }) })
     t.equal(missing.status, 400)
     t.ok(missing.body.errors.password)

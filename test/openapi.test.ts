@@ -6,7 +6,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser'
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { ERROR_CATALOGUE, ERROR_CODES } from '../src/errors.js'
+import { ERROR_CATALOGUE, ERROR_CODES, statusOf, type ErrorCode } from '../src/errors.js'
 import { build, inject } from './helper.js'
 import { examplesOf, operations, schemaValidator, type Media } from './support/openapi.js'
 import { parseRouteTree, registeredRoutes, stripSlash, toFastifyPath, toOpenApiPath } from './support/routes.js'
@@ -124,6 +124,53 @@ t.test('OpenAPI document', async (t) => {
       }
     }
     t.ok(checked >= 150, `${checked} error responses checked`)
+  })
+
+  await t.test('every response is described for its own status, with an example that fits it', async (t) => {
+    let errorsChecked = 0
+    for (const [method, path, op] of ops) {
+      const name = `${method} ${path}`
+      const seen = new Map<string, string>()
+      for (const [status, response] of Object.entries(op.responses)) {
+        const description = (response as { description?: string }).description ?? ''
+        t.ok(description.trim(), `${name} ${status} is described`)
+        t.notMatch(description, /^(Default Response|Every error has this shape)$/, `${name} ${status}: not a generic description`)
+        if (!/^[45]\d\d$/.test(status)) continue
+        t.notOk(seen.has(description), `${name} ${status}: its description is not also ${seen.get(description)}'s`)
+        seen.set(description, status)
+        for (const [type, media] of Object.entries(response.content ?? {})) {
+          for (const example of examplesOf(media) as Record<string, unknown>[]) {
+            // Vigil's code (`vigil_code` where Splunk's numeric `code` sits) always has its status.
+            const code = (typeof example.code === 'string' ? example.code : example.vigil_code) as ErrorCode | undefined
+            if (code === undefined) continue
+            t.equal(statusOf(code), Number(status), `${name} ${status} (${type}): the example's code ${code} is a ${status}`)
+            errorsChecked++
+          }
+        }
+      }
+    }
+    t.ok(errorsChecked >= 150, `${errorsChecked} error examples checked`)
+  })
+
+  await t.test('every union schema is titled (the docs page shows a title, not a bare anyOf)', async (t) => {
+    const untitled: string[] = []
+    const walk = (node: unknown, where: string) => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${where}[${i}]`))
+      if (node === null || typeof node !== 'object') return
+      const o = node as Record<string, unknown>
+      if ((o.anyOf || o.oneOf) && typeof o.title !== 'string') untitled.push(where)
+      for (const [k, v] of Object.entries(o)) if (!['example', 'examples'].includes(k)) walk(v, `${where}.${k}`)
+    }
+    walk(doc.paths, 'paths')
+    t.same(untitled, [])
+  })
+
+  await t.test('ingestion routes take an ingest key, a bearer token or the login of the page', async (t) => {
+    const ingest = ops.filter(([, , op]) => op['x-permission'] === 'events:ingest')
+    t.ok(ingest.length >= 10, `${ingest.length} ingestion operations`)
+    for (const [method, path, op] of ingest) {
+      t.same(op.security, [{ ingestKey: [] }, { bearerAuth: [] }, { oauth2: [] }], `${method} ${path}: any of the three`)
+    }
   })
 
   await t.test('every array a request body may hold is bounded (maxItems), so validation errors are too', async (t) => {

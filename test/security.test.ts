@@ -92,8 +92,12 @@ t.test('the docs page gets the API\'s policy, upgrading to https only for reques
     t.notMatch(csp, /upgrade-insecure-requests/, `${url} over plain http: no upgrade (the page would be blank on a LAN address)`)
     t.match(csp, /frame-ancestors 'none'/, `${url}: never framed`)
     t.match(csp, /script-src 'self'(;|$)/, `${url}: scripts from Vigil only`)
+    t.match(csp, /style-src 'self'(;|$)/, `${url}: styles from Vigil's files only (no inline style)`)
+    // Browsers ignore Cross-Origin-Opener-Policy on plain HTTP but to loopback, and log an error saying so.
+    t.equal(res.headers['cross-origin-opener-policy'], undefined, `${url} over plain http: no Cross-Origin-Opener-Policy`)
     const viaTls = await inject(app, { method: 'GET', url, headers: { 'x-forwarded-proto': 'https' } })
     t.match(String(viaTls.headers['content-security-policy']), /upgrade-insecure-requests/, `${url} through a TLS proxy: upgraded`)
+    t.equal(viaTls.headers['cross-origin-opener-policy'], 'same-origin', `${url} through a TLS proxy: Cross-Origin-Opener-Policy`)
   }
   const page = await inject(app, { method: 'GET', url: '/docs/' })
   t.equal(page.status, 200, 'the docs page is served')

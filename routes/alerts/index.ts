@@ -1,7 +1,7 @@
 // /api/alerts: every role reads alerts; creating one by hand and status changes are the admin's
 // and are audited (src/services/alerts.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errors, IdParams, Page } from '../../src/schemas.js'
+import { described, errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import { alertStats, MAX_STATS_BUCKETS } from '../../src/services/alert-stats.js'
 import { getAlert, listAlerts, raiseByHand, updateAlert } from '../../src/services/alerts.js'
@@ -30,7 +30,13 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         "For an existing event of any severity; severity, event_type and source are copied from the event. An event has at most one alert: 409 if it already has one, 404 if there is no such event. Recorded in the audit trail.",
       body: AlertCreate,
-      response: { 201: AlertOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
+      response: {
+        201: described(AlertOut, 'Raised: the new alert'),
+        ...errors(400, 401, 403, 413, 415, {
+          404: { description: 'No such event', code: 'not_found', detail: 'Event 42 does not exist.' },
+          409: { description: 'The event already has an alert', code: 'conflict', detail: 'Event 42 already has an alert.', errors: { event: ['Event 42 already has an alert.'] } }
+        })
+      }
     },
     handler: async (request, reply) => reply.code(201).send(await raiseByHand(app.db, actorOf(request), request.body))
   })

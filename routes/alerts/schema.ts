@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { ALERT_STATUSES, EVENT_TYPES, SEVERITIES } from '../../src/db/schema.js'
-import { AlertStatus, EventTypeSchema, IsoDate, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
+import { AlertStatus, EventTypeSchema, IsoDate, namedExamples, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
 import { STATS_BUCKETS, STATS_TOP_SOURCES } from '../../src/services/alert-stats.js'
 
 export const AlertOut = Type.Object(
@@ -15,6 +15,7 @@ export const AlertOut = Type.Object(
     updated_at: Timestamp
   },
   {
+    title: 'Alert',
     examples: [
       {
         id: 7,
@@ -51,7 +52,21 @@ export const AlertCreate = Type.Object(
     event: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'The id of an existing event' }),
     status: Type.Optional(StringEnum(ALERT_STATUSES, { description: 'Open (default), Acknowledged or Resolved' }))
   },
-  { additionalProperties: false, examples: [{ event: 42 }, { event: 42, status: 'Acknowledged' }] }
+  {
+    additionalProperties: false,
+    ...namedExamples({
+      open: {
+        summary: 'Raise an Open alert for an event',
+        description: '42 is a placeholder: the id of one of your events that has no alert yet (GET /api/events; High and Critical events have one already).',
+        value: { event: 42 }
+      },
+      acknowledged: {
+        summary: 'Raise it already acknowledged',
+        description: '42 is a placeholder, as above.',
+        value: { event: 42, status: 'Acknowledged' }
+      }
+    })
+  }
 )
 
 export const AlertPatch = Type.Object(
@@ -83,6 +98,8 @@ export const AlertStats = Type.Object(
     })
   },
   {
+    title: 'Alert statistics',
+    description: 'Counts of the alerts created in the range, by field, and their histogram',
     examples: [
       {
         from: '2026-11-24T08:00:00.000Z',

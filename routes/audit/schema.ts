@@ -18,6 +18,7 @@ export const AuditOut = Type.Object(
     ip: Type.Union([Type.String(), Type.Null()])
   },
   {
+    title: 'Audit entry',
     examples: [
       {
         id: 1,

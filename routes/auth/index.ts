@@ -4,13 +4,15 @@
 import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyError } from 'fastify'
+import { errorReply } from '../../plugins/errors.js'
 import { forbidden, HttpError } from '../../src/errors.js'
-import { errors } from '../../src/schemas.js'
+import { described, errors } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import { LOGIN_FAILED } from '../../src/services/login.js'
 import { registerUser } from '../../src/services/users.js'
 import { userOut } from '../../src/services/users.js'
-import { LogoutBody, RegisterBody, TokenRequest, TokenResponse, UserOut } from './schema.js'
+import { LogoutBody, oauthError, RegisterBody, TOKEN_ERRORS, TokenRequest, TokenResponse, UserOut } from './schema.js'
 
 const tags = ['auth']
 
@@ -26,7 +28,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'Only when REGISTRATION_ENABLED is true (otherwise 403). The new account is always an active viewer; an admin grants more. The password policy applies; a username or email taken in any letter case is a 409.',
       body: RegisterBody,
-      response: { 201: UserOut, ...errors(400, 403, 409, 413, 415) }
+      response: {
+        201: described(UserOut, 'Registered: the new account, an active viewer'),
+        ...errors(400, 413, 415, {
+          403: { description: 'Self-registration is off (REGISTRATION_ENABLED is false)', code: 'permission_denied', detail: REGISTRATION_DISABLED },
+          409: { description: 'The username or email is taken (in any letter case)', code: 'conflict', detail: 'A user with that username already exists.', errors: { username: ['A user with that username already exists.'] } }
+        })
+      }
     },
     // Refused before the body is validated: a closed door says so whatever is sent.
     preValidation: async () => {
@@ -43,6 +51,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // only, so no other route accepts form bodies (which browsers send cross-site without CORS).
   const passwordGrant: FastifyPluginAsyncTypebox = async (scope) => {
     await scope.register(formbody)
+    // Vigil's error body, plus RFC 6749's `error` and `error_description` (section 5.2), which
+    // OAuth2 clients read: the docs page's Authorize dialog shows the description.
+    scope.setErrorHandler((err: FastifyError, request, reply) => {
+      const { status, body, headers } = errorReply(err, request)
+      if (headers) reply.headers(headers)
+      return reply.code(status).send({ ...body, error: oauthError(body.code, status), error_description: body.detail })
+    })
     scope.post('/token', {
       config: { public: true },
       preHandler: app.loginRateLimit,
@@ -53,7 +68,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'Form-encoded (`application/x-www-form-urlencoded`) `username` and `password`, as OAuth2 clients and the docs UI send them; JSON is accepted too. Failures are the same 401 as `/api/token/`.',
         consumes: ['application/x-www-form-urlencoded', 'application/json'],
         body: TokenRequest,
-        response: { 200: TokenResponse, ...errors(400, 401, 413, 415, 429) }
+        response: { 200: TokenResponse, ...TOKEN_ERRORS }
       },
       handler: async (request, reply) => {
         const pair = await app.tokens.login(request.body.username, request.body.password, request.ip)
@@ -72,7 +87,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'The current user',
       description: 'The account the bearer token belongs to.',
-      response: { 200: UserOut, ...errors(401, 403) }
+      response: { 200: described(UserOut, 'Your account'), ...errors(401, { 403: { description: 'An ingest key has no account: sign in as a user', code: 'permission_denied', detail: 'Only users have an account.' } }) }
     },
     handler: async (request) => {
       const p = request.principal
@@ -90,7 +105,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         "Revokes the given refresh token and every token rotated from the same login, so none of them refreshes again. The refresh token must be the caller's own (403 otherwise). The access token stays valid until it expires (ACCESS_TOKEN_TTL).",
       body: LogoutBody,
-      response: { 204: Type.Null({ description: 'Logged out' }), ...errors(400, 401, 403, 413, 415) }
+      response: {
+        204: Type.Null({ description: 'Logged out' }),
+        ...errors(400, 401, 413, 415, {
+          403: { description: "The refresh token is another user's, or the caller is an ingest key", code: 'permission_denied', detail: 'This refresh token belongs to another user.' }
+        })
+      }
     },
     handler: async (request, reply) => {
       const p = request.principal

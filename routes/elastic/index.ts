@@ -13,6 +13,7 @@ import {
   BulkReply,
   CatHealth,
   CatQuery,
+  ES_INVALID_INDEX,
   ES_VERSION,
   esErrors,
   IndexParams,
@@ -190,8 +191,8 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
       '200 "noop" for index). `update` and `delete` items are refused (400). The reply lists one item per action in ' +
       'request order. A malformed action line fails the whole request (400), as in Elasticsearch. Busy or the ' +
       'database unavailable: as Elasticsearch with a full write queue, 200 with errors true and every item 429 ' +
-      'es_rejected_execution_exception (nothing stored), which the clients and shippers retry item by item.',
-    consumes: ['application/x-ndjson', 'application/json', 'application/vnd.elasticsearch+x-ndjson'],
+      'es_rejected_execution_exception (nothing stored), which the clients and shippers retry item by item. ' +
+      'Credentials: an ingest key (ApiKey, Basic password or Bearer), or an admin token (an admin logged in on this page may send).',
     querystring: BulkQuery,
     body: BulkBody,
     response: { 200: BulkReply, ...esErrors(400, 401, 403, 413, 415, 503) }
@@ -221,7 +222,7 @@ const elasticRoutes: FastifyPluginAsyncTypebox = async (app) => {
     tags,
     summary: 'Elasticsearch: refresh',
     description: 'Accepted for clients that refresh after indexing (pino-elasticsearch): events are committed before every bulk reply.',
-    response: { 200: RefreshReply, ...esErrors(400, 401, 403, 503) }
+    response: { 200: RefreshReply, 400: ES_INVALID_INDEX, ...esErrors(401, 403, 503) }
   }
   const refreshed = async () => ({ _shards: { total: 1, successful: 1, failed: 0 } })
   app.route({ method: ['GET', 'POST'], url: '/_refresh', config: { permission: 'events:ingest' }, schema: refreshSchema, handler: refreshed })

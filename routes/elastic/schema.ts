@@ -1,6 +1,7 @@
 // Elasticsearch shapes, as the official clients, Logstash, Beats and rsyslog parse them.
 import { Type } from '@sinclair/typebox'
-import { ErrorCodeSchema } from '../../src/schemas.js'
+import type { ErrorCode } from '../../src/errors.js'
+import { ErrorCodeSchema, RawBody } from '../../src/schemas.js'
 
 export const ES_VERSION = '8.15.0'
 
@@ -14,21 +15,38 @@ export const EsError = Type.Object(
     detail: Type.String({ description: "Vigil's explanation, as in every Vigil error" })
   },
   {
-    examples: [
-      {
-        error: {
-          root_cause: [{ type: 'security_exception', reason: 'Authentication credentials were not provided.' }],
-          type: 'security_exception',
-          reason: 'Authentication credentials were not provided.'
-        },
-        status: 401,
-        code: 'not_authenticated',
-        detail: 'Authentication credentials were not provided.'
-      }
-    ]
+    title: 'Elasticsearch error',
+    description: "Elasticsearch's error shape, with Vigil's `code` and `detail` as in every Vigil error",
+    examples: [esExample(401, 'security_exception', 'not_authenticated', 'Authentication credentials were not provided.')]
   }
 )
-export const esErrors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, EsError]))
+
+function esExample(status: number, type: string, code: ErrorCode, detail: string) {
+  return { error: { root_cause: [{ type, reason: detail }], type, reason: detail }, status, code, detail }
+}
+
+/** Each error status of these routes: what it means here, with the body an Elasticsearch client reads. */
+const ES_ERRORS: Record<number, typeof EsError> = Object.fromEntries(
+  (
+    [
+      [400, 'The body cannot be read: a malformed action line, no actions, or not NDJSON', esExample(400, 'illegal_argument_exception', 'malformed_request', 'Malformed action/metadata line [1]: expected {"index"|"create": {...}}.')],
+      [401, 'No credentials, or an unknown or revoked ingest key: send an ingest key (ApiKey, Basic password, Bearer) or an admin token', esExample(401, 'security_exception', 'not_authenticated', 'Authentication credentials were not provided.')],
+      [403, 'Your role may not ingest events: only admins and ingest keys may', esExample(403, 'security_exception', 'permission_denied', 'You do not have permission to perform this action.')],
+      [413, 'Too large: over INGEST_MAX_BODY_BYTES, over the decompressed limit, or too many records', esExample(413, 'content_too_long_exception', 'payload_too_large', 'The request body is too large.')],
+      [415, 'Unknown Content-Encoding (gzip, deflate and identity are read)', esExample(415, 'illegal_argument_exception', 'unsupported_encoding', 'Unsupported Content-Encoding "br"; use gzip, deflate or none.')],
+      [503, 'The database does not answer: retry after the Retry-After seconds', esExample(503, 'es_rejected_execution_exception', 'database_unavailable', 'The database is unavailable; retry later.')]
+    ] as const
+  ).map(([status, description, example]) => [status, { ...EsError, 'x-response-description': description, examples: [example] } as typeof EsError])
+)
+
+export const esErrors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ES_ERRORS[c]]))
+
+/** The 400 of the routes without a body: the index in the path is not valid. */
+export const ES_INVALID_INDEX = {
+  ...EsError,
+  'x-response-description': 'The index name in the path is not valid (1 to 255 characters)',
+  examples: [esExample(400, 'illegal_argument_exception', 'validation_failed', "Invalid path parameter 'index': Ensure this field has no more than 255 characters.")]
+} as typeof EsError
 
 const ItemStatus = Type.Object({
   _index: Type.String(),
@@ -56,6 +74,8 @@ export const BulkReply = Type.Object(
     )
   },
   {
+    title: 'Bulk reply',
+    description: 'One item per action: 201 created, 200 or 409 already stored, 400 refused, 429 retry (Vigil busy)',
     examples: [
       {
         took: 12,
@@ -66,10 +86,20 @@ export const BulkReply = Type.Object(
   }
 )
 
-export const BulkBody = Type.Unsafe<Buffer | undefined>({
-  description: 'NDJSON action and document pairs (index or create actions); any content type; Content-Encoding gzip or deflate.',
-  examples: ['{"create":{"_index":"security-events","_id":"OK-1"}}\n{"@timestamp":"2026-11-23T20:07:55.496Z","message":"auth failure","host":{"name":"fw01"}}\n']
-})
+const actions = (id: string, message: string) =>
+  `{"create":{"_index":"security-events","_id":"${id}"}}\n` +
+  `{"@timestamp":"2026-11-23T20:07:55.496Z","message":"${message}","host":{"name":"fw01"},"log":{"level":"error"},"event":{"category":"intrusion_detection"}}\n`
+
+export const BulkBody = RawBody(
+  'NDJSON action and document pairs (index or create actions); any content type; Content-Encoding gzip or deflate.',
+  {
+    'application/x-ndjson': { example: actions('OK-1', 'auth failure'), description: 'Action and document lines (NDJSON), as the clients send them' },
+    'application/vnd.elasticsearch+x-ndjson': {
+      example: actions('OK-2', 'auth failure again'),
+      description: 'The same, as Elasticsearch 8 clients label it'
+    }
+  }
+)
 
 export const IndexParams = Type.Object({
   index: Type.String({ minLength: 1, maxLength: 255, description: 'The target index, for actions that name none' })
@@ -101,6 +131,8 @@ export const NodeInfo = Type.Object({
   }),
   tagline: Type.String()
 }, {
+  title: 'Node information',
+  description: 'Who answers: an Elasticsearch 8 compatible node',
   examples: [
     {
       name: 'vigil',
@@ -148,11 +180,12 @@ export const CatHealthRow = Type.Object({
 })
 
 export const CatHealth = Type.Union([Type.String(), Type.Array(CatHealthRow)], {
-  description: 'One line of text, or with ?format=json one row',
+  title: 'Cluster health: a text line, or JSON rows',
+  description: 'Green: one line of text, or with ?format=json one row',
   examples: ['1795464507 20:08:27 vigil green 1 1 1 1 0 0 0 0 - 100.0%\n']
 })
 
 export const RefreshReply = Type.Object(
   { _shards: Type.Object({ total: Type.Integer(), successful: Type.Integer(), failed: Type.Integer() }) },
-  { examples: [{ _shards: { total: 1, successful: 1, failed: 0 } }] }
+  { title: 'Refresh reply', description: 'Refreshed: events are committed before every bulk reply', examples: [{ _shards: { total: 1, successful: 1, failed: 0 } }] }
 )

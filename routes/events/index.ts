@@ -2,11 +2,18 @@
 // Critical raises its alert in the same transaction (src/services/events.ts).
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errors, IdParams, Page } from '../../src/schemas.js'
+import { errors, IdParams, Page, type ErrorDoc } from '../../src/schemas.js'
 import { createEvent, deleteEvent, getEvent, listEvents, updateEvent, type EventInput } from '../../src/services/events.js'
 import { EventBody, EventOut, EventPatch, EventQuery } from './schema.js'
 
 const tags = ['events']
+
+const DUPLICATE: ErrorDoc = {
+  description: 'An event with this source and external_id is already stored',
+  code: 'conflict',
+  detail: 'An event with this source and external_id already exists.',
+  errors: { external_id: ['An event with this source and external_id already exists.'] }
+}
 
 const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const maxAttributesBytes = app.config.INGEST_MAX_ATTRIBUTES_BYTES
@@ -30,7 +37,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create an event',
       description: 'High and Critical events raise one Open alert in the same transaction.',
       body: EventBody,
-      response: { 201: EventOut, ...errors(400, 401, 403, 409, 413, 415) }
+      response: { 201: EventOut, ...errors(400, 401, 403, 413, 415, { 409: DUPLICATE }) }
     },
     handler: async (request, reply) => reply.code(201).send(await createEvent(app.database, request.body, maxAttributesBytes))
   })
@@ -58,7 +65,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description: 'Raising the severity to High or Critical creates the alert the event lacked.',
         params: IdParams,
         body: method === 'PUT' ? EventBody : EventPatch,
-        response: { 200: EventOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
+        response: { 200: EventOut, ...errors(400, 401, 403, 404, 413, 415, { 409: DUPLICATE }) }
       },
       handler: (request) => updateEvent(app.db, request.params.id, request.body as Partial<EventInput>, maxAttributesBytes)
     })
@@ -71,7 +78,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Delete an event',
       description: "Also deletes the event's alerts (ON DELETE CASCADE).",
       params: IdParams,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 401, 403, 404) }
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 401, 403, { 404: 'No such event' }) }
     },
     handler: async (request, reply) => {
       await deleteEvent(app.db, request.params.id)

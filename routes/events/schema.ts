@@ -1,7 +1,7 @@
 // Event schemas: the request shapes validated on the way in and the response shape that is the
 // allow-list of what leaves the server.
 import { Type, type Static } from '@sinclair/typebox'
-import { Description, EventTypeSchema, IsoDate, NullableTimestamp, PageQuery, Severity, Source, Timestamp } from '../../src/schemas.js'
+import { Description, EventTypeSchema, IsoDate, NullableIsoDate, NullableTimestamp, PageQuery, Severity, Source, Timestamp } from '../../src/schemas.js'
 
 export const Attributes = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
   description: 'Free-form details from the source, kept for forensics'
@@ -13,7 +13,7 @@ export const EventBody = Type.Object(
     event_type: EventTypeSchema,
     severity: Severity,
     description: Type.Optional(Description),
-    occurred_at: Type.Optional(Type.Union([IsoDate, Type.Null()], { description: "The source's own time" })),
+    occurred_at: Type.Optional(NullableIsoDate("The source's own time: an ISO 8601 date or date-time, or null")),
     external_id: Type.Optional(
       Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], { description: "The sender's id" })
     ),
@@ -41,6 +41,7 @@ export const EventOut = Type.Object(
     updated_at: Timestamp
   },
   {
+    title: 'Event',
     examples: [
       {
         id: 42,

@@ -17,7 +17,7 @@ const Healthy = Type.Object(
     database: Type.Literal('ok'),
     version: Type.String({ description: "Vigil's version" })
   },
-  { examples: [{ status: 'ok', database: 'ok', version: VERSION }] }
+  { description: 'Ready: the database answered', examples: [{ status: 'ok', database: 'ok', version: VERSION }] }
 )
 const Unhealthy = Type.Object(
   {
@@ -25,9 +25,9 @@ const Unhealthy = Type.Object(
     database: Type.Literal('unreachable'),
     code: ErrorCodeSchema
   },
-  { examples: [{ status: 'error', database: 'unreachable', code: 'database_unavailable' }] }
+  { description: 'Not ready: the database did not answer in time', examples: [{ status: 'error', database: 'unreachable', code: 'database_unavailable' }] }
 )
-const Live = Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] })
+const Live = Type.Object({ status: Type.Literal('ok') }, { description: 'Alive: the process answers', examples: [{ status: 'ok' }] })
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', {

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import { ingestErrorReply } from '../../plugins/ingest.js'
 import type { ErrorCode } from '../../src/errors.js'
-import { HEC_TEXT, HecBody, HecQuery, hecReplies } from './schema.js'
+import { HEC_EVENT_REPLIES, HEC_HEALTH_REPLIES, HEC_TEXT, HecBody, HecQuery } from './schema.js'
 
 const tags = ['compat']
 
@@ -54,16 +54,16 @@ const hecRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: `Splunk HEC: send events (${url === '/' ? '/services/collector' : `/services/collector${url}`})`,
         description:
-          'Token: an ingest key, as `Authorization: Splunk <key>` (or any other ingest-key form). Envelope fields: ' +
+          'Token: an ingest key, as `Authorization: Splunk <key>` (or any other ingest-key form), or an admin token ' +
+          '(an admin logged in on this page may send). Envelope fields: ' +
           "`event` (object or text; required), `host` (the event's source unless the event names one), `time` " +
           '(epoch seconds), `fields` (extra fields for the mapping), `source`. The whole envelope is kept in attributes. ' +
           '200 {"text":"Success","code":0} when every event is stored or a duplicate; otherwise the valid events are ' +
           'still stored and the reply is 400 with the first refused event in `invalid-event-number`. ' +
           'Busy: 503 code 9 with Retry-After.',
-        consumes: ['application/json', 'text/plain', 'application/x-www-form-urlencoded'],
         querystring: HecQuery,
         body: HecBody,
-        response: hecReplies(200, 400, 401, 403, 413, 415, 503)
+        response: HEC_EVENT_REPLIES
       },
       handler: async (request, rep) => {
         const result = await app.ingest(request, 'hec')
@@ -93,7 +93,7 @@ const hecRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'Open without a token, as in Splunk, for load balancers. 200 code 17 while the database answers and ' +
           'ingestion has room; 503 code 18 otherwise.',
         querystring: HecQuery,
-        response: hecReplies(200, 503)
+        response: HEC_HEALTH_REPLIES
       },
       handler: async (_request, rep) => {
         const up = !app.ingestGate.full && (await app.database.ping(app.config.DB_TIMEOUT_MS).then(() => true, () => false))

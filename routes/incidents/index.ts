@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../../src/errors.js'
-import { errors, IdParams, Page } from '../../src/schemas.js'
+import { described, errors, IdParams, Page } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import {
   addEntity,
@@ -59,7 +59,17 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'entity, creates nothing and answers 400 naming the field (`alert_ids`, `assignee`, `entities.<index>.value`). ' +
         'The caller becomes `created_by`.',
       body: IncidentBody,
-      response: { 201: IncidentOut, ...errors(400, 401, 403, 409, 413, 415) }
+      response: {
+        201: IncidentOut,
+        ...errors(401, 403, 409, 413, 415, {
+          400: {
+            description: 'Invalid request: a field is not valid, an alert id or the assignee does not exist, or an entity value is not valid for its type (`errors` names it)',
+            code: 'validation_failed',
+            detail: "Invalid body field 'alert_ids': Alert 7 does not exist.",
+            errors: { alert_ids: ['Alert 7 does not exist.'] }
+          }
+        })
+      }
     },
     handler: async (request, reply) => {
       const incident = await createIncident(app.db, actorOf(request), request.body)
@@ -101,7 +111,7 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Delete an incident',
       description: 'Admins only. Removes its alert links and entities; the alerts themselves stay.',
       params: IdParams,
-      response: { ...deleted, ...errors(400, 401, 403, 404) }
+      response: { ...deleted, ...errors(400, 401, 403, { 404: 'No such incident' }) }
     },
     handler: async (request, reply) => {
       await deleteIncident(app.db, actorOf(request), request.params.id)
@@ -119,7 +129,17 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'links nothing and answers 400 naming it. Answers with the updated incident.',
       params: IdParams,
       body: LinkBody,
-      response: { 200: IncidentOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
+      response: {
+        200: described(IncidentOut, 'The incident, with the alerts linked'),
+        ...errors(401, 403, 404, 409, 413, 415, {
+          400: {
+            description: 'Neither or both of `alert_ids` and `alert_id`, or an alert id that does not exist (nothing is linked)',
+            code: 'validation_failed',
+            detail: "Invalid body field 'alert_ids': Alert 9 does not exist.",
+            errors: { alert_ids: ['Alert 9 does not exist.'] }
+          }
+        })
+      }
     },
     handler: async (request) => {
       const { alert_ids, alert_id } = request.body
@@ -139,7 +159,12 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Unlink an alert from an incident',
       description: 'The alert itself stays. 404 when the incident does not exist or the alert is not linked to it.',
       params: AlertLinkParams,
-      response: { ...deleted, ...errors(400, 401, 403, 404) }
+      response: {
+        ...deleted,
+        ...errors(400, 401, 403, {
+          404: { description: 'No such incident, or the alert is not linked to it', code: 'not_found', detail: 'Alert 7 is not linked to incident 5.' }
+        })
+      }
     },
     handler: async (request, reply) => {
       await unlinkAlert(app.db, actorOf(request), request.params.id, request.params.alert_id)
@@ -157,7 +182,18 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'on one incident is a 409.',
       params: IdParams,
       body: EntityBody,
-      response: { 201: EntityOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
+      response: {
+        201: described(EntityOut, 'Added: the entity, its value normalised'),
+        ...errors(400, 401, 403, 413, 415, {
+          404: 'No such incident',
+          409: {
+            description: 'The incident already has this entity (same type and value)',
+            code: 'conflict',
+            detail: 'This incident already has the ip entity "203.0.113.7".',
+            errors: { value: ['This incident already has the ip entity "203.0.113.7".'] }
+          }
+        })
+      }
     },
     handler: async (request, reply) => {
       const entity = await addEntity(app.db, actorOf(request), request.params.id, request.body)
@@ -172,7 +208,12 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Remove an entity from an incident',
       description: '404 when the incident does not exist or the entity belongs to another incident.',
       params: EntityParams,
-      response: { ...deleted, ...errors(400, 401, 403, 404) }
+      response: {
+        ...deleted,
+        ...errors(400, 401, 403, {
+          404: { description: 'No such incident, or the entity is not one of its', code: 'not_found', detail: 'Entity 3 does not belong to incident 5.' }
+        })
+      }
     },
     handler: async (request, reply) => {
       await removeEntity(app.db, actorOf(request), request.params.id, request.params.entity_id)

@@ -3,7 +3,7 @@
 // src/services/entities.ts after the schema has checked their shape.
 import { Type } from '@sinclair/typebox'
 import { ENTITY_TYPES } from '../../src/db/schema.js'
-import { Description, IdParam, IncidentStatus, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
+import { Description, IdParam, IncidentStatus, namedExamples, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
 import { ENTITY_RULES, MAX_ENTITY_VALUE } from '../../src/services/entities.js'
 import { AlertOut } from '../alerts/schema.js'
 
@@ -50,19 +50,30 @@ export const IncidentBody = Type.Object(
   },
   {
     additionalProperties: false,
-    examples: [
-      {
-        title: 'Port scan followed by SSH brute force on fw-edge-01',
-        description: 'Scan from 203.0.113.7, then 400 failed SSH logins.',
-        severity: 'High',
-        assignee: 2,
-        alert_ids: [7, 8],
-        entities: [
-          { type: 'ip', value: '203.0.113.7' },
-          { type: 'hostname', value: 'fw-edge-01' }
-        ]
+    ...namedExamples({
+      new: {
+        summary: 'An incident with its entities',
+        value: {
+          title: 'Port scan followed by SSH brute force on fw-edge-01',
+          description: 'Scan from 203.0.113.7, then 400 failed SSH logins.',
+          severity: 'High',
+          entities: [
+            { type: 'ip', value: '203.0.113.7' },
+            { type: 'hostname', value: 'fw-edge-01' }
+          ]
+        }
+      },
+      linked: {
+        summary: 'With linked alerts and an assignee',
+        description: 'The ids are placeholders: alert ids from GET /api/alerts, the id of an active user from GET /api/users.',
+        value: {
+          title: 'Port scan followed by SSH brute force on fw-edge-01',
+          severity: 'High',
+          assignee: 2,
+          alert_ids: [7, 8]
+        }
       }
-    ]
+    })
   }
 )
 
@@ -74,7 +85,14 @@ export const IncidentPatch = Type.Object(
     status: Type.Optional(IncidentStatus),
     assignee: Type.Optional(Assignee)
   },
-  { additionalProperties: false, examples: [{ status: 'Contained', assignee: 3 }, { assignee: null }] }
+  {
+    additionalProperties: false,
+    ...namedExamples({
+      contain: { summary: 'Mark it contained', value: { status: 'Contained' } },
+      assign: { summary: 'Assign it', description: '3 is a placeholder: the id of an active user (GET /api/users).', value: { assignee: 3 } },
+      unassign: { summary: 'Unassign it', value: { assignee: null } }
+    })
+  }
 )
 
 export const LinkBody = Type.Object(
@@ -85,7 +103,10 @@ export const LinkBody = Type.Object(
   {
     additionalProperties: false,
     description: 'Either `alert_ids` or `alert_id`',
-    examples: [{ alert_ids: [9, 10] }, { alert_id: 11 }]
+    ...namedExamples({
+      several: { summary: 'Link several alerts', description: 'The ids are placeholders: alert ids from GET /api/alerts.', value: { alert_ids: [9, 10] } },
+      one: { summary: 'Link one alert', description: 'The id is a placeholder: an alert id from GET /api/alerts.', value: { alert_id: 11 } }
+    })
   }
 )
 
@@ -96,7 +117,7 @@ export const EntityOut = Type.Object(
     value: Type.String(),
     created_at: Timestamp
   },
-  { examples: [{ id: 3, type: 'ip', value: '203.0.113.7', created_at: '2026-11-24T10:05:00.000Z' }] }
+  { title: 'Entity', examples: [{ id: 3, type: 'ip', value: '203.0.113.7', created_at: '2026-11-24T10:05:00.000Z' }] }
 )
 
 const incidentExample = {
@@ -134,7 +155,7 @@ export const IncidentOut = Type.Object(
     alerts: Type.Array(AlertOut, { description: 'Linked alerts, in the order they were linked (then by id)' }),
     entities: Type.Array(EntityOut)
   },
-  { examples: [incidentExample] }
+  { title: 'Incident', examples: [incidentExample] }
 )
 
 export const IncidentQuery = Type.Object({

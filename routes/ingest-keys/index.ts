@@ -63,7 +63,7 @@ const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'Takes effect at once: the next request with the key is refused (401). The key stays listed with its ' +
         'revoked_at. Revoking a revoked key changes nothing. Audited as ingest_key.revoked.',
       params: IdParams,
-      response: { 204: Type.Null({ description: 'Revoked' }), ...errors(400, 401, 403, 404) }
+      response: { 204: Type.Null({ description: 'Revoked' }), ...errors(400, 401, 403, { 404: 'No such ingest key' }) }
     },
     handler: async (request, reply) => {
       await revokeIngestKey(app.db, actorOf(request), request.params.id)

@@ -34,6 +34,8 @@ export const IngestKeyCreated = Type.Object(
     created_at: Timestamp
   },
   {
+    title: 'New ingest key',
+    description: 'The key created, with its secret: shown this once',
     examples: [
       { id: 3, name: 'syslog-ng on fw-edge-01', key: 'vgl_3q2-7wEXAMPLEONLY...', prefix: 'vgl_3q2-7wEX', defaults: { source: 'fw-edge-01' }, created_at: created }
     ]
@@ -54,6 +56,7 @@ export const IngestKeyOut = Type.Object(
     revoked_at: NullableTimestamp
   },
   {
+    title: 'Ingest key',
     examples: [
       {
         id: 3,

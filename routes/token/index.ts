@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../../src/errors.js'
-import { errors } from '../../src/schemas.js'
+import { described, errors, namedExamples } from '../../src/schemas.js'
 import { LOGIN_FAILED } from '../../src/services/login.js'
 
 const tags = ['auth']
@@ -12,7 +12,15 @@ export const Credentials = Type.Object(
     username: Type.String({ minLength: 1, maxLength: 150 }),
     password: Type.String({ minLength: 1, maxLength: 1024 })
   },
-  { examples: [{ username: 'alice', password: 'correct horse battery staple' }] }
+  {
+    ...namedExamples({
+      login: {
+        summary: 'Your username and password',
+        description: 'alice is a placeholder: an account of this server (the first admin is ADMIN_USERNAME, or one made with `npm run user:create`).',
+        value: { username: 'alice', password: 'correct horse battery staple' }
+      }
+    })
+  }
 )
 
 const Pair = Type.Object(
@@ -21,6 +29,8 @@ const Pair = Type.Object(
     refresh: Type.String({ description: 'Refresh token; each one works once' })
   },
   {
+    title: 'Token pair',
+    description: 'An access token (Bearer) and the refresh token that renews it',
     examples: [
       {
         access: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzIn0.c2lnbmF0dXJl',
@@ -32,7 +42,15 @@ const Pair = Type.Object(
 
 const RefreshBody = Type.Object(
   { refresh: Type.String({ minLength: 1, maxLength: 4096, description: 'The refresh token of the last pair' }) },
-  { examples: [{ refresh: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzIiwidHlwIjoicmVmcmVzaCJ9.c2lnbmF0dXJl' }] }
+  {
+    ...namedExamples({
+      refresh: {
+        summary: 'Renew a login',
+        description: 'A placeholder: paste the refresh token of your last pair (refresh of /api/token/, refresh_token of /api/auth/token).',
+        value: { refresh: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzIiwidHlwIjoicmVmcmVzaCJ9.c2lnbmF0dXJl' }
+      }
+    })
+  }
 )
 
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -44,7 +62,12 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Obtain a token pair',
       description: 'Wrong password, unknown user and deactivated user all give the same 401.',
       body: Credentials,
-      response: { 200: Pair, ...errors(400, 401, 415, 429) }
+      response: {
+        200: Pair,
+        ...errors(400, 415, 429, {
+          401: { description: 'Wrong username or password, or the account is deactivated (all the same answer)', code: 'login_failed', detail: LOGIN_FAILED }
+        })
+      }
     },
     handler: async (request) => {
       const pair = await app.tokens.login(request.body.username, request.body.password, request.ip)
@@ -62,7 +85,16 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'Returns a new access token and a new refresh token. Each refresh token works once; presenting one that was already rotated revokes every token of its login.',
       body: RefreshBody,
-      response: { 200: Pair, ...errors(400, 401, 415, 429) }
+      response: {
+        200: described(Pair, 'The new pair: use both from now on'),
+        ...errors(400, 415, 429, {
+          401: {
+            description: 'The refresh token is expired, revoked, already used (which revokes its login) or an access token',
+            code: 'invalid_token',
+            detail: 'Token is invalid or expired'
+          }
+        })
+      }
     },
     handler: async (request) => {
       const pair = await app.tokens.rotate(request.body.refresh)

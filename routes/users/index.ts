@@ -4,12 +4,19 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RequestIdentity } from '../../src/auth/principal.js'
-import { errors, IdParams, Page } from '../../src/schemas.js'
+import { errors, IdParams, Page, type ErrorDoc } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
-import { createUser, deleteUser, getUser, listUsers, updateUser, userOut } from '../../src/services/users.js'
+import { createUser, deleteUser, getUser, LAST_ADMIN, listUsers, updateUser, userOut } from '../../src/services/users.js'
 import { UserCreate, UserOut, UserPatch, UserQuery } from './schema.js'
 
 const tags = ['users']
+
+const TAKEN: ErrorDoc = {
+  description: 'The username or email is taken (in any letter case)',
+  code: 'conflict',
+  detail: 'A user with that username already exists.',
+  errors: { username: ['A user with that username already exists.'] }
+}
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const context = (request: RequestIdentity) => ({
@@ -37,7 +44,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create a user',
       description: 'The admin sets the role (default viewer). The password policy applies; a username or email taken in any letter case is a 409.',
       body: UserCreate,
-      response: { 201: UserOut, ...errors(400, 401, 403, 409, 413, 415) }
+      response: { 201: UserOut, ...errors(400, 401, 403, 413, 415, { 409: TAKEN }) }
     },
     handler: async (request, reply) => {
       const b = request.body
@@ -73,7 +80,12 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         "Sets role, email, is_active or password. A new role or password, or deactivation, revokes the user's existing tokens at once. The last active admin cannot be demoted or deactivated (409).",
       params: IdParams,
       body: UserPatch,
-      response: { 200: UserOut, ...errors(400, 401, 403, 404, 409, 413, 415) }
+      response: {
+        200: UserOut,
+        ...errors(400, 401, 403, 404, 413, 415, {
+          409: { description: 'The email is taken, or the change would leave no active admin', code: 'conflict', detail: LAST_ADMIN }
+        })
+      }
     },
     handler: async (request) => {
       const { id } = request.params
@@ -98,7 +110,13 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         "Their tokens stop working at once. Incidents and audit entries that name them keep their history. The last active admin cannot be deleted (409).",
       params: IdParams,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 401, 403, 404, 409) }
+      response: {
+        204: Type.Null({ description: 'Deleted' }),
+        ...errors(400, 401, 403, {
+          404: 'No such user',
+          409: { description: 'The last active admin cannot be deleted', code: 'conflict', detail: LAST_ADMIN }
+        })
+      }
     },
     handler: async (request, reply) => {
       await deleteUser(app.db, actorOf(request), request.params.id)

@@ -37,7 +37,7 @@ export const UserOut = Type.Object(
     is_active: Type.Boolean(),
     created_at: Timestamp
   },
-  { examples: [exampleUser] }
+  { title: 'User', examples: [exampleUser] }
 )
 
 export const UserCreate = Type.Object(
