@@ -306,8 +306,8 @@ if (onPostgres) t.test('every list and filter combination is read in index order
     from generate_series(1, 20000) i`)
   await app.db.execute(sql`analyze`)
   // A position deep in the lists: cursors after it (older rows) and before it (newer rows).
-  const [mid] = (await pageQuery(app.db, eventList({}), { page_size: 1, page: 60_000 })) as unknown as { id: number; _key: string }[]
-  const cursor = (d: string) => Buffer.from(JSON.stringify([d, mid._key, mid.id])).toString('base64url')
+  const [mid] = (await pageQuery(app.db, eventList({}), { page_size: 1, page: 60_000 })) as unknown as { _id: number; _key: string }[]
+  const cursor = (d: string) => Buffer.from(JSON.stringify([d, mid._key, mid._id])).toString('base64url')
   const pages: PageParams[] = [{}, { cursor: cursor('o') }, { cursor: cursor('n') }, { page: 3 }]
 
   const cases: [string, (f: any) => PageSource<any>, [string, unknown][]][] = [
