@@ -20,6 +20,7 @@ import { users } from '../src/db/schema.js'
 import { eventually, inject, TEST_JWT_SECRET } from './helper.js'
 import { scratchInstall } from './support/install.js'
 import { freePort } from './support/net.js'
+import { startProcess } from './support/process.js'
 import { seedPgliteDataDir } from './support/pglite-image.js'
 
 const run = promisify(execFile)
@@ -45,21 +46,11 @@ t.test('one process at a time on the embedded database', async (t) => {
   /** The real server process; `exited` resolves with its exit code. */
   const startServer = async () => {
     const port = await freePort()
-    const child = spawn(process.execPath, ['dist/src/server.js'], {
+    const server = startProcess(t, process.execPath, ['dist/src/server.js'], {
       cwd: install,
-      env: { ...env, HOST: '127.0.0.1', PORT: String(port), ADMIN_USERNAME: admin.username, ADMIN_PASSWORD: admin.password },
-      stdio: ['ignore', 'pipe', 'pipe']
+      env: { ...env, HOST: '127.0.0.1', PORT: String(port), ADMIN_USERNAME: admin.username, ADMIN_PASSWORD: admin.password }
     })
-    let output = ''
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    let done = false
-    void exited.then(() => (done = true))
-    t.teardown(() => {
-      if (!done) child.kill('SIGKILL')
-    })
-    return { child, port, exited, output: () => output, isDone: () => done }
+    return { ...server, port }
   }
   const login = async (port: number, username: string, password: string) =>
     fetch(`http://127.0.0.1:${port}/api/token/`, {

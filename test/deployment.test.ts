@@ -7,7 +7,7 @@
 // Vigil must be one src/config.ts knows, so the files cannot drift from the configuration
 // silently. Runs in the PostgreSQL pass (the unit's environment file names a DATABASE_URL); on
 // its own without TEST_DATABASE_URL it runs on the embedded database.
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -18,6 +18,7 @@ import { PROJECT_ROOT } from '../src/paths.js'
 import { eventually, freshDatabaseUrl } from './helper.js'
 import { scratchInstall } from './support/install.js'
 import { freePort } from './support/net.js'
+import { startProcess } from './support/process.js'
 
 const run = promisify(execFile)
 const read = (file: string) => readFileSync(join(PROJECT_ROOT, file), 'utf8')
@@ -193,17 +194,7 @@ t.test("the unit's ExecStart and environment start Vigil; SIGTERM stops it withi
   /** The process as systemd starts it: ExecStart in WorkingDirectory, with only the unit's environment. */
   const start = (file: string) => {
     const env = { PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`, ...unitEnv, ...parseEnvFile(readFileSync(file, 'utf8')) }
-    const child = spawn(process.execPath, execStart.slice(1), { cwd: install, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    let done = false
-    void exited.then(() => (done = true))
-    t.teardown(() => {
-      if (!done) child.kill('SIGKILL')
-    })
-    return { child, exited, output: () => output, isDone: () => done }
+    return startProcess(t, process.execPath, execStart.slice(1), { cwd: install, env })
   }
 
   // As shipped, the example's placeholder secret is refused: NODE_ENV=production from the unit applies.

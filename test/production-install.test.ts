@@ -2,13 +2,14 @@
 // (from npm's cache, as the suite's own install filled it), then `npm start`. No TypeScript, no
 // dev tooling: the start compiles with esbuild (scripts/build.mjs), serves, migrates, logs in.
 import { execFile, spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { PROJECT_ROOT } from '../src/paths.js'
 import { eventually, onPostgres } from './helper.js'
+import { copyProject } from './support/install.js'
 import { freePort } from './support/net.js'
 
 const run = promisify(execFile)
@@ -17,13 +18,7 @@ if (onPostgres) {
   t.test('npm ci --omit=dev, then npm start: serves, migrates, logs in', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-prod-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-    // The project's files: tracked, and new ones not ignored (what a clean clone holds once committed).
-    const { stdout } = await run('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: PROJECT_ROOT, maxBuffer: 64 << 20 })
-    for (const file of stdout.split('\0').filter(Boolean)) {
-      if (!existsSync(join(PROJECT_ROOT, file))) continue
-      mkdirSync(dirname(join(dir, file)), { recursive: true })
-      copyFileSync(join(PROJECT_ROOT, file), join(dir, file))
-    }
+    await copyProject(dir)
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
     await run(npm, ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 64 << 20, timeout: 180_000 })
     t.notOk(existsSync(join(dir, 'node_modules', 'typescript')), 'TypeScript is not installed')

@@ -1,26 +1,20 @@
 // WORKERS: the real server entry as a supervisor of several server processes on one port. They
 // answer as one service (a token issued by one is accepted by the others), a worker that dies is
 // replaced, SIGTERM stops them all with exit 0, and the embedded database refuses more than one.
-import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
 import { eventually, freshDatabaseUrl, onPostgres } from './helper.js'
 import { freePort } from './support/net.js'
+import { startProcess } from './support/process.js'
 
 const root = new URL('..', import.meta.url).pathname
 const ADMIN = { username: 'root', password: 'root-password-long-enough' }
 
-function spawnServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+function spawnServer(t: { teardown(fn: () => unknown): void }, env: Record<string, string>) {
+  return startProcess(t, process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
-    env: { ...process.env, HOST: '127.0.0.1', JWT_SECRET: 'workers-test-secret-workers-test-secret', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    env: { ...process.env, HOST: '127.0.0.1', JWT_SECRET: 'workers-test-secret-workers-test-secret', LOG_LEVEL: 'warn', ...env }
   })
-  let output = ''
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, exited, output: () => output }
 }
 
 /** The pids of a process's children, from /proc (what ps --ppid reads). */
@@ -50,7 +44,7 @@ const alive = (pid: number) => {
 }
 
 t.test('WORKERS above 1 without DATABASE_URL stops the start with the reason', async (t) => {
-  const { exited, output } = spawnServer({ WORKERS: '2', DATABASE_URL: '', PORT: String(await freePort()) })
+  const { exited, output } = spawnServer(t, { WORKERS: '2', DATABASE_URL: '', PORT: String(await freePort()) })
   t.equal(await exited, 1)
   t.match(output(), /WORKERS above 1 needs DATABASE_URL/)
 })
@@ -59,10 +53,10 @@ t.test('WORKERS above 1 without DATABASE_URL stops the start with the reason', a
 if (onPostgres) t.test('WORKERS=2: one service on one port, a dead worker replaced, SIGTERM stops all', async (t) => {
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const server = spawnServer({ WORKERS: '2', DATABASE_URL: (await freshDatabaseUrl(t))!, PORT: String(port), ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password })
+  const server = spawnServer(t, { WORKERS: '2', DATABASE_URL: (await freshDatabaseUrl(t))!, PORT: String(port), ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password })
   const { child } = server
+  // Workers the supervisor could not stop go too.
   t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
     for (const pid of childrenOf(child.pid!)) process.kill(pid, 'SIGKILL')
   })
   const up = () => fetch(`${base}/health`).then((r) => r.ok, () => false)

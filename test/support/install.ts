@@ -11,15 +11,20 @@ import { PROJECT_ROOT } from '../../src/paths.js'
 
 const run = promisify(execFile)
 
-export async function scratchInstall(t: { teardown(fn: () => unknown): void }): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-opt-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+/** Copies the project's files into `dir`: tracked, and new ones not ignored (what a clean clone holds once committed). */
+export async function copyProject(dir: string): Promise<void> {
   const { stdout } = await run('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: PROJECT_ROOT, maxBuffer: 64 << 20 })
   for (const file of stdout.split('\0').filter(Boolean)) {
     if (!existsSync(join(PROJECT_ROOT, file))) continue
     mkdirSync(dirname(join(dir, file)), { recursive: true })
     copyFileSync(join(PROJECT_ROOT, file), join(dir, file))
   }
+}
+
+export async function scratchInstall(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-opt-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  await copyProject(dir)
   symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(dir, 'node_modules'))
   await run(process.execPath, ['scripts/build.mjs'], { cwd: dir })
   return dir
