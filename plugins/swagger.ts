@@ -7,33 +7,16 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { can, type Permission } from '../src/auth/permissions.js'
+import { can, PERMISSION_ACTIONS, type Permission } from '../src/auth/permissions.js'
 import { ROLES } from '../src/db/schema.js'
 import { ERROR_STATUS_DOCS, ErrorResponse, MEDIA_DOCS, type ErrorBody, type MediaDoc } from '../src/schemas.js'
 import { VERSION } from '../src/version.js'
-
-/** What each permission lets a caller do, for the 403 of the routes that need it. */
-const ACTIONS: Record<Permission, string> = {
-  self: 'use a user account',
-  'events:read': 'read events',
-  'events:write': 'create, change or delete events',
-  'events:ingest': 'ingest events',
-  'alerts:read': 'read alerts',
-  'alerts:create': 'raise alerts by hand',
-  'alerts:update': "change an alert's status",
-  'incidents:read': 'read incidents',
-  'incidents:write': 'create or change incidents',
-  'incidents:delete': 'delete incidents',
-  'users:manage': 'manage users',
-  'ingest-keys:manage': 'manage ingest keys',
-  'audit:read': 'read the audit trail'
-}
 
 const list = (items: string[]) => (items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`)
 
 /** The 403 of a route that needs `permission`: who may, so a refused caller knows why. */
 function forbiddenDescription(permission: Permission): string {
-  const action = ACTIONS[permission]
+  const action = PERMISSION_ACTIONS[permission]
   const roles = ROLES.filter((role) => can(role, permission))
   const callers = [...roles.map((role) => `${role}s`), ...(can('ingest-key', permission) ? ['ingest keys'] : [])]
   if (roles.length === ROLES.length) return `An ingest key may not ${action}: only users may`

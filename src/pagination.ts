@@ -18,6 +18,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
 import { rowsOf } from './db/queries.js'
+import { utcText } from './views.js'
 import { HttpError, invalidQuery, notFound } from './errors.js'
 
 export const DEFAULT_PAGE_SIZE = 20
@@ -126,7 +127,7 @@ function link(at: PageLocation, set: { page?: number; cursor?: string }): string
 }
 
 /** The sort key as exact UTC text: a JS Date would drop the microseconds and skip or repeat rows. */
-const keyOf = (column: PgColumn) => sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+const keyOf = (column: PgColumn) => utcText(column, 'US')
 
 /** How a page is found: the first rows, the rows past a cursor either way, or by OFFSET. */
 type Walk = 'first' | Direction | 'offset'
@@ -158,13 +159,14 @@ function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (n
   return walk === 'offset' ? query.offset(bind('_offset') as unknown as number) : query
 }
 
-/** Where a page starts and how long it is, from the request's parameters. */
-function pageWalk(params: PageParams) {
+/** Where a page starts, how long it is, and every value its statement binds, from the request's parameters. */
+function pageWalk(source: PageSource<unknown>, params: PageParams) {
   const size = Math.min(params.page_size ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
   const cursor = params.cursor === undefined ? undefined : decodeCursor(params.cursor)
   const walk: Walk = cursor ? cursor.direction : params.page !== undefined ? 'offset' : 'first'
   // One row more than the page: whether it comes says whether there is a page beyond.
   const values: Record<string, unknown> = { _limit: size + 1, _offset: ((params.page ?? 1) - 1) * size, _key: cursor?.key, _id: cursor?.id }
+  for (const f of source.filters) if (f) values[f.name] = f.value
   return { size, cursor, walk, values }
 }
 
@@ -173,9 +175,8 @@ function pageWalk(params: PageParams) {
  * PostgreSQL at a realistic size, that every list is read in index order (test/listing.test.ts).
  */
 export function pageQuery(db: Db, source: PageSource<unknown>, params: PageParams) {
-  const { walk, values } = pageWalk(params)
-  const value = (name: string) => values[name] ?? source.filters.find((f) => f?.name === name)?.value
-  return pageStatement(db, source, walk, (name) => sql.param(value(name)))
+  const { walk, values } = pageWalk(source, params)
+  return pageStatement(db, source, walk, (name) => sql.param(values[name]))
 }
 
 type Prepared = ReturnType<ReturnType<typeof pageStatement>['prepare']>
@@ -215,11 +216,11 @@ function filterKey(table: PgTable, params: PageParams, max: number): string {
 /** Rows matching `where`, counted exactly up to `max`; beyond it, the planner's estimate. */
 async function boundedCount(db: Db, source: PageSource<unknown>, params: PageParams, max: number): Promise<{ count: number; estimated: boolean }> {
   const { table } = source
-  const where = whereOf(source)
   const key = filterKey(table, params, max)
   let known = estimates.get(db)
   const hit = known?.get(key)
   if (hit && hit.until > Date.now()) return { count: hit.count, estimated: true }
+  const where = whereOf(source)
   // A builder per use: drizzle's builders change in place when limited.
   const matching = () => db.select({ one: sql`1` }).from(table).where(where)
   const [{ n }] = await db.select({ n: count() }).from(matching().limit(max + 1).as('capped'))
@@ -253,8 +254,7 @@ export async function listPage<R, V = R>(
     const msg = 'Give either page or cursor, not both.'
     throw new HttpError('validation_failed', msg, { errors: { non_field_errors: [msg] } })
   }
-  const { size, cursor, walk, values } = pageWalk(params)
-  for (const f of source.filters) if (f) values[f.name] = f.value
+  const { size, cursor, walk, values } = pageWalk(source, params)
   const [fetched, total] = await Promise.all([
     preparedPage(db, source, walk).execute(values),
     boundedCount(db, source, params, at.server.config.LIST_EXACT_COUNT_MAX)

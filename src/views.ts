@@ -32,8 +32,12 @@ export interface View<T extends PgTable, F extends Record<string, Field>> {
 
 const isTime = (f: Field): f is Time => 'time' in f && !('table' in f)
 
-/** `to_char` keeps microsecond-exact sort keys out of it: the text is for clients, not cursors. */
-const isoText = (column: PgColumn) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+/**
+ * A timestamp as ISO 8601 text in UTC, to the millisecond (MS: what clients see, as a Date shows
+ * it) or to the microsecond (US: exact, for sort keys in cursors).
+ */
+export const utcText = (column: PgColumn, fraction: 'MS' | 'US') =>
+  sql<string>`to_char(${column} at time zone 'UTC', ${sql.raw(`'YYYY-MM-DD"T"HH24:MI:SS.${fraction}"Z"'`)})`
 
 export function view<T extends PgTable, F extends Record<string, Field>>(table: T, fields: F): View<T, F> {
   // The row's property for each column (eventId for event_id), found once.
@@ -44,7 +48,7 @@ export function view<T extends PgTable, F extends Record<string, Field>>(table: 
     return found[0]
   }
   const entries = Object.entries(fields).map(([name, f]) => ({ name, key: keyOf(isTime(f) ? f.time : f), isTime: isTime(f) }))
-  const select = Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, isTime(f) ? isoText(f.time) : f]))
+  const select = Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, isTime(f) ? utcText(f.time, 'MS') : f]))
   return {
     select: select as View<T, F>['select'],
     out: (row) => {

@@ -19,6 +19,23 @@ export const PERMISSIONS = [
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
+/** What each permission lets a caller do, in words (the docs' 403 of the routes that need it). */
+export const PERMISSION_ACTIONS: Record<Permission, string> = {
+  self: 'use a user account',
+  'events:read': 'read events',
+  'events:write': 'create, change or delete events',
+  'events:ingest': 'ingest events',
+  'alerts:read': 'read alerts',
+  'alerts:create': 'raise alerts by hand',
+  'alerts:update': "change an alert's status",
+  'incidents:read': 'read incidents',
+  'incidents:write': 'create or change incidents',
+  'incidents:delete': 'delete incidents',
+  'users:manage': 'manage users',
+  'ingest-keys:manage': 'manage ingest keys',
+  'audit:read': 'read the audit trail'
+}
+
 /** An ingest key is a machine credential: it may ingest events and nothing else. */
 export type PrincipalRole = Role | 'ingest-key'
 
