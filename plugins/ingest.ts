@@ -194,7 +194,8 @@ async function ingestPlugin(app: FastifyInstance) {
         maxAttributesBytes: config.INGEST_MAX_ATTRIBUTES_BYTES,
         maxDecompressedBytes: config.INGEST_MAX_DECOMPRESSED_BYTES,
         maxRecords: config.INGEST_MAX_RECORDS,
-        batchSize: config.INGEST_BATCH_SIZE
+        batchSize: config.INGEST_BATCH_SIZE,
+        detector: app.detector
       })
     } catch (err) {
       if (err instanceof BodyError) throw new IngestRefused(err.status, err.detail, err.reason)
@@ -232,4 +233,4 @@ async function ingestPlugin(app: FastifyInstance) {
   })
 }
 
-export default fp(ingestPlugin, { name: 'ingest', dependencies: ['config', 'db', 'auth', 'errors', 'metrics'] })
+export default fp(ingestPlugin, { name: 'ingest', dependencies: ['config', 'db', 'auth', 'errors', 'metrics', 'detection'] })

@@ -6,9 +6,9 @@
 //
 // - HTTP answers by route pattern (never the raw URL: the label stays bounded), method and status;
 // - ingestion results, counted where they are produced (app.ingest, plugins/ingest.ts);
+// - detections by model, counted where the engine's matches are counted (src/detection/detector.ts);
 // - the ingestion gate and the database pool, read from their state when scraped;
 // - process, heap, GC and event-loop delay: prom-client's default metrics.
-// Detections by model have no metric yet: nothing detects (issue 11 adds the engine).
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -29,6 +29,8 @@ declare module 'fastify' {
       ingested(endpoint: Format, result: Pick<IngestResult, 'accepted' | 'duplicates' | 'rejected'>): void
       /** Counts one ingestion request refused for load. */
       refused(reason: BusyReason): void
+      /** Counts a model's detections (matched events, correlation and baseline firings). */
+      detected(model: { id: number; name: string }, n: number): void
     }
   }
 }
@@ -51,7 +53,7 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest()
 async function metricsPlugin(app: FastifyInstance) {
   const token = app.config.METRICS_TOKEN
   if (!token) {
-    app.decorate('metrics', { ingested() {}, refused() {} })
+    app.decorate('metrics', { ingested() {}, refused() {}, detected() {} })
     return
   }
   const registry = new Registry()
@@ -94,6 +96,13 @@ async function metricsPlugin(app: FastifyInstance) {
     registers
   })
   for (const reason of BUSY_REASONS) refusals.inc({ reason }, 0)
+  // One series per model that detected something since the start (models are few, named by people).
+  const detections = new Counter({
+    name: 'vigil_detections_total',
+    help: 'Detections by model: events a rule matched, correlation firings and baseline alerts.',
+    labelNames: ['model_id', 'model'] as const,
+    registers
+  })
   app.decorate('metrics', {
     ingested(endpoint: Format, result: Pick<IngestResult, 'accepted' | 'duplicates' | 'rejected'>) {
       events.inc({ endpoint, outcome: 'accepted' }, result.accepted)
@@ -102,6 +111,9 @@ async function metricsPlugin(app: FastifyInstance) {
     },
     refused(reason: BusyReason) {
       refusals.inc({ reason })
+    },
+    detected(model: { id: number; name: string }, n: number) {
+      detections.inc({ model_id: String(model.id), model: model.name }, n)
     }
   })
 

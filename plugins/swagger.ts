@@ -185,6 +185,7 @@ async function swaggerPlugin(app: FastifyInstance) {
         { name: 'events', description: 'Security events (admin)' },
         { name: 'alerts', description: 'Alerts raised by High and Critical events' },
         { name: 'incidents', description: 'Case management: incidents, linked alerts and entities' },
+        { name: 'models', description: 'Detection models: Sigma rules, correlations and learned baselines' },
         { name: 'users', description: 'User management (admin)' },
         { name: 'ingest', description: 'Bulk ingestion and ingest keys for log shippers' },
         { name: 'compat', description: 'Splunk HEC and Elasticsearch compatible ingestion' },

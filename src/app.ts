@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
+import detectionPlugin from '../plugins/detection.js'
 import maintenancePlugin from '../plugins/maintenance.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import ingestPlugin from '../plugins/ingest.js'
@@ -24,6 +25,7 @@ import eventRoutes from '../routes/events/index.js'
 import healthRoutes from '../routes/health/index.js'
 import hecRoutes from '../routes/hec/index.js'
 import incidentRoutes from '../routes/incidents/index.js'
+import modelRoutes from '../routes/models/index.js'
 import ingestKeyRoutes from '../routes/ingest-keys/index.js'
 import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
@@ -162,6 +164,7 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(errorsPlugin)
   await app.register(swaggerPlugin)
   await app.register(metricsPlugin)
+  await app.register(detectionPlugin)
 
   await app.register(tokenRoutes, { prefix: '/api/token' })
   await app.register(authRoutes, { prefix: '/api/auth' })
@@ -169,6 +172,7 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(eventRoutes, { prefix: '/api/events' })
   await app.register(alertRoutes, { prefix: '/api/alerts' })
   await app.register(incidentRoutes, { prefix: '/api/incidents' })
+  await app.register(modelRoutes, { prefix: '/api/models' })
   await app.register(auditRoutes, { prefix: '/api/audit' })
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(ingestKeyRoutes, { prefix: '/api/ingest-keys' })

@@ -96,7 +96,18 @@ export const ConfigSchema = Type.Object({
    */
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   LOGIN_RATE_LIMIT: Int(10, 1),
-  LOGIN_RATE_WINDOW_MS: Int(60_000, 1000)
+  LOGIN_RATE_WINDOW_MS: Int(60_000, 1000),
+  /**
+   * Values for Sigma's `expand` modifier: a JSON object of placeholder name -> list of strings
+   * (`{"admins": ["root", "alice"]}` for `User|expand: '%admins%'`). A rule naming a placeholder
+   * not configured here is refused.
+   */
+  DETECTION_PLACEHOLDERS: Type.String({ default: '{}' }),
+  /**
+   * Addresses and CIDR ranges known to be hostile, comma-separated: the placeholder
+   * %vigil_known_bad_addresses% that the detection pack's known-bad-address rule expands.
+   */
+  DETECTION_KNOWN_BAD_ADDRESSES: Type.String({ default: '' })
 })
 
 export type Config = Static<typeof ConfigSchema> & { JWT_SECRET: string }
@@ -132,7 +143,32 @@ export function loadConfig(
   if (config.WORKERS > 1 && !config.DATABASE_URL) {
     throw new ConfigError('Invalid configuration: WORKERS above 1 needs DATABASE_URL (the embedded database belongs to one process)')
   }
+  sigmaPlaceholders(config)
   return { ...config, JWT_SECRET: resolveJwtSecret(config) }
+}
+
+/** The `expand` placeholders: DETECTION_PLACEHOLDERS and the known-bad addresses; a bad value stops the start. */
+export function sigmaPlaceholders(config: Pick<Config, 'DETECTION_PLACEHOLDERS' | 'DETECTION_KNOWN_BAD_ADDRESSES'>): Record<string, string[]> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(config.DETECTION_PLACEHOLDERS)
+  } catch {
+    throw new ConfigError('Invalid configuration: DETECTION_PLACEHOLDERS must be a JSON object of name -> list of strings')
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('Invalid configuration: DETECTION_PLACEHOLDERS must be a JSON object of name -> list of strings')
+  }
+  const out: Record<string, string[]> = {}
+  for (const [name, values] of Object.entries(parsed)) {
+    if (!Array.isArray(values) || values.length === 0 || values.some((v) => typeof v !== 'string')) {
+      throw new ConfigError(`Invalid configuration: DETECTION_PLACEHOLDERS.${name} must be a non-empty list of strings`)
+    }
+    out[name] = values as string[]
+  }
+  const bad = config.DETECTION_KNOWN_BAD_ADDRESSES.split(',').map((a) => a.trim()).filter(Boolean)
+  // Unset, the placeholder is not configured and a rule expanding it is refused, not run on nothing.
+  if (bad.length) out.vigil_known_bad_addresses = bad
+  return out
 }
 
 /**

@@ -10,6 +10,7 @@ export const ERROR_CATALOGUE = {
   validation_failed: { status: 400, meaning: 'A path parameter, query parameter or body field is invalid; `errors` lists the messages per field.' },
   malformed_request: { status: 400, meaning: 'The request cannot be read: malformed JSON, a body nested too deeply, a URL that does not decode, a compressed body that does not decompress, an ingestion body that is not JSON/NDJSON or a bulk action line that is not one.' },
   empty_body: { status: 400, meaning: 'The request has no body (or an ingestion body holds no records) where one is required.' },
+  invalid_definition: { status: 400, meaning: 'A detection model\'s definition is refused: it does not parse, or names something the engine cannot run; `detail` (and `errors.definition`) says what and where.' },
   not_authenticated: { status: 401, meaning: 'No credentials were sent.' },
   invalid_token: { status: 401, meaning: 'The credentials sent are not valid: an expired, revoked or tampered token, a refresh token where an access token belongs (or the reverse), an unknown or revoked ingest key.' },
   login_failed: { status: 401, meaning: 'No active account has this username and password.' },

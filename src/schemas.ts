@@ -44,6 +44,28 @@ export const NullableIsoDate = (description: string) =>
   Type.Union([Type.String({ format: 'iso-date', maxLength: 64 }), Type.Null()], { description })
 
 export const Timestamp = Type.String({ format: 'date-time' })
+
+/** One detection a model made on an event (src/detection/types.ts Detection). */
+export const DetectionSchema = Type.Object(
+  {
+    model_id: Type.Integer(),
+    model_name: Type.String(),
+    version: Type.String(),
+    rule_id: Type.Union([Type.String(), Type.Null()], { description: "The rule's id (else its name, else its title); null for a learned baseline" }),
+    title: Type.String(),
+    level: Type.String({ description: 'informational, low, medium, high or critical' }),
+    count: Type.Optional(Type.Integer({ description: 'Correlations: how many events made it fire' })),
+    event_ids: Type.Optional(Type.Array(Type.Integer(), { description: 'Correlations: the events that made it fire (the first 100)' })),
+    group: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Correlations and baselines: the group it fired for' })),
+    score: Type.Optional(Type.Number({ description: 'Baselines: standard deviations above the mean' })),
+    observed: Type.Optional(Type.Integer({ description: "Baselines: the bucket's event count" })),
+    baseline: Type.Optional(Type.Object({ mean: Type.Number(), stddev: Type.Number() }))
+  },
+  { title: 'Detection' }
+)
+export const Detections = Type.Union([Type.Array(DetectionSchema), Type.Null()], {
+  description: 'What the detection models found (docs/detection.md); null when none matched'
+})
 export const NullableTimestamp = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
 
 /** Vigil's stable error codes (src/errors.ts), as a string enum in the OpenAPI document. */

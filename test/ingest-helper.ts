@@ -62,7 +62,7 @@ export function replay(app: FastifyInstance, c: Capture, key: string) {
   return inject(app, { method: c.method as 'POST', url: targetUrl(c.url), headers: withKey(c.headers, key), payload: captureBody(c) })
 }
 
-export async function makeIngestKey(app: FastifyInstance, admin: TestUser, defaults: Record<string, string> = {}) {
+export async function makeIngestKey(app: FastifyInstance, admin: TestUser, defaults: Record<string, unknown> = {}) {
   const r = await inject(app, { method: 'POST', url: '/api/ingest-keys/', headers: admin.auth, payload: { name: 'shipper', defaults } })
   if (r.status !== 201) throw new Error(`ingest key not created: ${r.status} ${JSON.stringify(r.body)}`)
   return r.body as { id: number; key: string; prefix: string }

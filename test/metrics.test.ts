@@ -132,9 +132,9 @@ t.test('a scrape with the token', async (t) => {
       vigil_ingest_gate_slots: 'GAUGE',
       vigil_ingest_gate_in_flight: 'GAUGE',
       vigil_ingest_gate_waiting: 'GAUGE',
-      vigil_db_pool_max_connections: 'GAUGE'
+      vigil_db_pool_max_connections: 'GAUGE',
+      vigil_detections_total: 'COUNTER'
     })
-    t.notOk(s.families.some((f) => f.name.startsWith('vigil_detections')), 'no detection metric while nothing detects')
     // prom-client's default metrics: process, heap and event-loop delay.
     for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
       t.ok(s.family(name), `${name} is present`)
@@ -240,6 +240,30 @@ t.test('the gate gauges follow requests in flight and waiting', async (t) => {
   t.equal((await holder.finish())?.status, 200)
   t.equal((await waiter.finish())?.status, 200)
   t.ok(await eventually(async () => JSON.stringify(await gauges()) === JSON.stringify({ inFlight: 0, waiting: 0 }), 10_000), 'both back to 0')
+})
+
+t.test('detections are counted by model', async (t) => {
+  const { app, admin, base } = await serve(t)
+  const rule = 'title: Mimikatz\nlogsource: {}\nlevel: high\ndetection:\n  keywords: [sekurlsa]\n  condition: keywords\n'
+  const created = await fetch(`${base}/api/models/`, {
+    method: 'POST',
+    headers: { ...admin.auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Mimikatz', model_type: 'sigma', definition: rule })
+  })
+  const model = (await created.json()) as { id: number }
+  t.ok(await eventually(async () => app.detector.models.length === 1, 5000))
+  const before = await scrape(base)
+  for (const description of ['sekurlsa::logonpasswords', 'nothing here', 'SEKURLSA again']) {
+    const r = await fetch(`${base}/api/events/`, {
+      method: 'POST',
+      headers: { ...admin.auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ source: 'ws-1', event_type: 'malware', severity: 'Low', description })
+    })
+    t.equal(r.status, 201)
+  }
+  const after = await scrape(base)
+  const labels = { model_id: String(model.id), model: 'Mimikatz' }
+  t.equal(after.value('vigil_detections_total', labels) - before.value('vigil_detections_total', labels), 2, 'two events matched')
 })
 
 t.test('a refusal for load is counted, with its 503', async (t) => {

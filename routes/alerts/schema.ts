@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { ALERT_STATUSES, EVENT_TYPES, SEVERITIES } from '../../src/db/schema.js'
-import { AlertStatus, EventTypeSchema, IsoDate, namedExamples, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
+import { AlertStatus, Detections, EventTypeSchema, IsoDate, namedExamples, PageQuery, Severity, StringEnum, Timestamp } from '../../src/schemas.js'
 import { STATS_BUCKETS, STATS_TOP_SOURCES } from '../../src/services/alert-stats.js'
 
 export const AlertOut = Type.Object(
@@ -11,6 +11,7 @@ export const AlertOut = Type.Object(
     severity: Severity,
     event_type: EventTypeSchema,
     source: Type.String(),
+    detections: Detections,
     created_at: Timestamp,
     updated_at: Timestamp
   },
@@ -24,6 +25,9 @@ export const AlertOut = Type.Object(
         severity: 'High',
         event_type: 'intrusion',
         source: 'fw-edge-01',
+        detections: [
+          { model_id: 3, model_name: 'SSH brute force', version: '1.0.0', rule_id: '4a6c1f0e-8f51-4c55-9e1b-7a0c2f3d5e03', title: 'SSH brute force from one address', level: 'high', count: 10, event_ids: [31, 32, 33, 34, 35, 36, 37, 38, 39, 40], group: { 'source.ip': '203.0.113.9' } }
+        ],
         created_at: '2026-11-24T10:00:00.000Z',
         updated_at: '2026-11-24T10:00:00.000Z'
       }
@@ -44,6 +48,8 @@ const AlertFilters = {
 export const AlertQuery = Type.Object({
   ...PageQuery,
   ...AlertFilters,
+  model: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Only alerts a detection model (its id) raised or matched' })),
+  rule_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "Only alerts a rule (its id) matched, or a correlation's rule fired" })),
   updated_since: Type.Optional({ ...IsoDate, description: 'Only alerts changed at or after this time; the list is then newest change first' })
 })
 

@@ -1,7 +1,7 @@
 // Event schemas: the request shapes validated on the way in and the response shape that is the
 // allow-list of what leaves the server.
 import { Type, type Static } from '@sinclair/typebox'
-import { Description, EventTypeSchema, IsoDate, NullableIsoDate, NullableTimestamp, PageQuery, Severity, Source, Timestamp } from '../../src/schemas.js'
+import { Description, EventTypeSchema, IsoDate, NullableIsoDate, NullableTimestamp, PageQuery, Severity, Source, Timestamp, Detections } from '../../src/schemas.js'
 
 export const Attributes = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
   description: 'Free-form details from the source, kept for forensics'
@@ -38,6 +38,7 @@ export const EventOut = Type.Object(
     occurred_at: NullableTimestamp,
     external_id: Type.Union([Type.String(), Type.Null()]),
     attributes: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+    detections: Detections,
     updated_at: Timestamp
   },
   {
@@ -53,6 +54,7 @@ export const EventOut = Type.Object(
         occurred_at: null,
         external_id: null,
         attributes: null,
+        detections: null,
         updated_at: '2026-11-24T10:00:00.000Z'
       }
     ]

@@ -6,7 +6,21 @@ export const KeyDefaults = Type.Object(
   {
     source: Type.Optional(Source),
     event_type: Type.Optional(EventTypeSchema),
-    severity: Type.Optional(Severity)
+    severity: Type.Optional(Severity),
+    logsource: Type.Optional(
+      Type.Object(
+        {
+          category: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+          product: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+          service: Type.Optional(Type.String({ minLength: 1, maxLength: 100 }))
+        },
+        {
+          additionalProperties: false,
+          description: "The Sigma logsource of what this key's shipper sends, for records that carry none (docs/detection.md)",
+          examples: [{ product: 'linux', service: 'sshd' }]
+        }
+      )
+    )
   },
   { additionalProperties: false, description: 'Values for records that lack these fields (never for invalid ones)' }
 )

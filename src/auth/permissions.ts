@@ -13,6 +13,8 @@ export const PERMISSIONS = [
   'incidents:read',
   'incidents:write',
   'incidents:delete',
+  'models:read',
+  'models:write',
   'users:manage',
   'ingest-keys:manage',
   'audit:read'
@@ -31,6 +33,8 @@ export const PERMISSION_ACTIONS: Record<Permission, string> = {
   'incidents:read': 'read incidents',
   'incidents:write': 'create or change incidents',
   'incidents:delete': 'delete incidents',
+  'models:read': 'read detection models',
+  'models:write': 'create, change, retrain or delete detection models',
   'users:manage': 'manage users',
   'ingest-keys:manage': 'manage ingest keys',
   'audit:read': 'read the audit trail'
@@ -41,8 +45,8 @@ export type PrincipalRole = Role | 'ingest-key'
 
 export const ROLE_PERMISSIONS: Record<PrincipalRole, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  analyst: new Set<Permission>(['self', 'alerts:read', 'incidents:read', 'incidents:write']),
-  viewer: new Set<Permission>(['self', 'alerts:read', 'incidents:read']),
+  analyst: new Set<Permission>(['self', 'alerts:read', 'incidents:read', 'incidents:write', 'models:read', 'models:write']),
+  viewer: new Set<Permission>(['self', 'alerts:read', 'incidents:read', 'models:read']),
   'ingest-key': new Set<Permission>(['events:ingest'])
 }
 

@@ -17,3 +17,21 @@ export const userChanges = defineChannel<UserChange>('vigil_users', {
     return /^\d+$/.test(text) && Number.isSafeInteger(id) ? id : '*'
   }
 })
+
+/** Which detection models changed: a model's id, or '*' for any of them. */
+export type ModelChange = number | '*'
+
+/**
+ * A model changed in a way the detection engine sees (drizzle/0007_detection_models.sql announces
+ * every INSERT and DELETE, and every UPDATE of name, version, model_type, status, is_active,
+ * definition or baseline, with the row's id; a TRUNCATE with '*'), so the compiled models must be
+ * read again (plugins/detection.ts). Match counter updates are not announced. A payload that is not
+ * an id means "any model".
+ */
+export const modelChanges = defineChannel<ModelChange>('vigil_models', {
+  format: (change) => String(change),
+  parse: (text) => {
+    const id = Number(text)
+    return /^\d+$/.test(text) && Number.isSafeInteger(id) ? id : '*'
+  }
+})

@@ -20,6 +20,7 @@ import {
   uuid,
   varchar
 } from 'drizzle-orm/pg-core'
+import type { Detection } from '../detection/types.js'
 
 export const SEVERITIES = ['Low', 'Medium', 'High', 'Critical'] as const
 export const EVENT_TYPES = ['intrusion', 'malware', 'anomaly'] as const
@@ -27,6 +28,8 @@ export const ALERT_STATUSES = ['Open', 'Acknowledged', 'Resolved'] as const
 export const ROLES = ['admin', 'analyst', 'viewer'] as const
 export const INCIDENT_STATUSES = ['Open', 'Investigating', 'Contained', 'Resolved', 'Closed'] as const
 export const ENTITY_TYPES = ['ip', 'domain', 'url', 'hostname', 'user', 'file_hash', 'email', 'other'] as const
+export const MODEL_TYPES = ['sigma', 'anomaly_detection'] as const
+export const MODEL_STATUSES = ['training', 'ready', 'failed', 'deprecated'] as const
 
 export type Severity = (typeof SEVERITIES)[number]
 export type EventType = (typeof EVENT_TYPES)[number]
@@ -34,6 +37,8 @@ export type AlertStatus = (typeof ALERT_STATUSES)[number]
 export type Role = (typeof ROLES)[number]
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number]
 export type EntityType = (typeof ENTITY_TYPES)[number]
+export type ModelType = (typeof MODEL_TYPES)[number]
+export type ModelStatus = (typeof MODEL_STATUSES)[number]
 
 export const severityEnum = pgEnum('severity', SEVERITIES)
 export const eventTypeEnum = pgEnum('event_type', EVENT_TYPES)
@@ -41,6 +46,8 @@ export const alertStatusEnum = pgEnum('alert_status', ALERT_STATUSES)
 export const roleEnum = pgEnum('user_role', ROLES)
 export const incidentStatusEnum = pgEnum('incident_status', INCIDENT_STATUSES)
 export const entityTypeEnum = pgEnum('entity_type', ENTITY_TYPES)
+export const modelTypeEnum = pgEnum('model_type', MODEL_TYPES)
+export const modelStatusEnum = pgEnum('model_status', MODEL_STATUSES)
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
@@ -90,6 +97,8 @@ export const events = pgTable(
     // The sender's id: with source it makes shipper retries idempotent (event_keys).
     externalId: varchar('external_id', { length: 255 }),
     attributes: jsonb('attributes').$type<Record<string, unknown>>(),
+    // What the detection models found in the event when it was stored (src/detection), or null.
+    detections: jsonb('detections').$type<Detection[]>(),
     // When the event was last changed through the API (its storage time until then): what
     // clients that sync changes filter on (updated_since).
     updatedAt: updatedAt()
@@ -138,6 +147,8 @@ export const alerts = pgTable(
     severity: severityEnum('severity').notNull(),
     eventType: eventTypeEnum('event_type').notNull(),
     source: varchar('source', { length: 255 }).notNull(),
+    // The event's detections, copied so alerts can be found by model or rule (`@>`, the GIN index).
+    detections: jsonb('detections').$type<Detection[]>(),
     createdAt: createdAt(),
     updatedAt: updatedAt()
   },
@@ -153,7 +164,8 @@ export const alerts = pgTable(
     index('alerts_event_type_created_at_id_idx').on(t.eventType, t.createdAt.desc(), t.id.desc()),
     index('alerts_source_created_at_id_idx').on(t.source, t.createdAt.desc(), t.id.desc()),
     // With updated_since, a list is newest change first (src/services/alerts.ts alertList).
-    index('alerts_updated_at_id_idx').on(t.updatedAt.desc(), t.id.desc())
+    index('alerts_updated_at_id_idx').on(t.updatedAt.desc(), t.id.desc()),
+    index('alerts_detections_idx').using('gin', t.detections.op('jsonb_path_ops'))
   ]
 )
 
@@ -302,12 +314,52 @@ export const auditLog = pgTable(
   ]
 )
 
+/**
+ * Detection models: Sigma rules (and correlations) and learned baselines that every ingested event
+ * is evaluated against (src/detection). A change to what the engine runs (name, version, type,
+ * status, is_active, definition, baseline) is announced on vigil_models by a trigger
+ * (drizzle/0007_detection_models.sql); the match counters are not.
+ */
+export const models = pgTable(
+  'models',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    name: varchar('name', { length: 200 }).notNull(),
+    version: varchar('version', { length: 50 }).notNull().default('1.0.0'),
+    description: text('description'),
+    modelType: modelTypeEnum('model_type').notNull(),
+    status: modelStatusEnum('status').notNull().default('ready'),
+    // Why the model is in its status (a failed training's error), or null.
+    statusReason: text('status_reason'),
+    isActive: boolean('is_active').notNull().default(true),
+    // Free-form JSON text the client keeps with the model (checked to parse as JSON).
+    metadataJson: text('metadata_json'),
+    definition: text('definition').notNull(),
+    // A learned baseline (anomaly_detection), written by training (src/detection/training.ts).
+    baseline: jsonb('baseline'),
+    trainedAt: timestamp('trained_at', { withTimezone: true, mode: 'date' }),
+    // Until when one instance's trainer holds the model (status 'training').
+    trainingLeaseUntil: timestamp('training_lease_until', { withTimezone: true, mode: 'date' }),
+    matches: bigint('matches', { mode: 'number' }).notNull().default(0),
+    lastMatchedAt: timestamp('last_matched_at', { withTimezone: true, mode: 'date' }),
+    createdById: bigint('created_by_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    // Names are unique regardless of case, like usernames.
+    uniqueIndex('models_name_lower_idx').on(sql`lower(${t.name})`),
+    index('models_created_at_id_idx').on(t.createdAt.desc(), t.id.desc())
+  ]
+)
+
 export type User = typeof users.$inferSelect
 export type Event = typeof events.$inferSelect
 export type Alert = typeof alerts.$inferSelect
 export type Incident = typeof incidents.$inferSelect
 export type IncidentEntity = typeof incidentEntities.$inferSelect
 export type IngestKey = typeof ingestKeys.$inferSelect
+export type Model = typeof models.$inferSelect
 
 // Login attempt counters shared by every instance on this database (src/services/rate-limits.ts):
 // one row per key (client IP or username) and fixed window; expired rows are swept.
@@ -316,3 +368,62 @@ export const rateLimits = pgTable('rate_limits', {
   hits: integer('hits').notNull(),
   expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull()
 })
+
+// Detection state (src/detection/state.ts, anomaly.ts), shared by every instance. A correlation
+// hit: one stored event matched one of a correlation's rules, in a group. Written by the ingest
+// statement with its event; swept once past every window that could use it (expires_at). No
+// foreign key to models: an ingest statement must not fail because a model was deleted meanwhile
+// (the engine still held it); the hits of a deleted model are simply swept.
+export const detectionHits = pgTable(
+  'detection_hits',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    modelId: bigint('model_id', { mode: 'number' }).notNull(),
+    /** The correlation's rule id. */
+    rule: text('rule').notNull(),
+    /** The group-by values as JSON text. */
+    groupKey: text('group_key').notNull(),
+    /** Which of the correlation's rules matched (its place in `rules`). */
+    member: integer('member').notNull(),
+    /** value_count: the counted field's value. */
+    value: text('value'),
+    /** The event's own time (occurred_at, else its storage time). */
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+    eventId: bigint('event_id', { mode: 'number' }).notNull(),
+    source: varchar('source', { length: 255 }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull()
+  },
+  (t) => [
+    index('detection_hits_group_at_idx').on(t.modelId, t.rule, t.groupKey, t.at),
+    index('detection_hits_expires_at_idx').on(t.expiresAt)
+  ]
+)
+
+/** When a correlation last fired for a group: the same window never fires twice. (No foreign keys, as for hits.) */
+export const detectionMarks = pgTable(
+  'detection_marks',
+  {
+    modelId: bigint('model_id', { mode: 'number' }).notNull(),
+    rule: text('rule').notNull(),
+    groupKey: text('group_key').notNull(),
+    firedAt: timestamp('fired_at', { withTimezone: true, mode: 'date' }).notNull(),
+    /** Nothing fires again for the group before this (the firing's window). */
+    firedUntil: timestamp('fired_until', { withTimezone: true, mode: 'date' }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull()
+  },
+  (t) => [primaryKey({ columns: [t.modelId, t.rule, t.groupKey] }), index('detection_marks_expires_at_idx').on(t.expiresAt)]
+)
+
+/** A learned baseline's live count: events per group and bucket, and whether the bucket alerted. */
+export const detectionBuckets = pgTable(
+  'detection_buckets',
+  {
+    modelId: bigint('model_id', { mode: 'number' }).notNull(),
+    groupKey: text('group_key').notNull(),
+    bucket: timestamp('bucket', { withTimezone: true, mode: 'date' }).notNull(),
+    count: bigint('count', { mode: 'number' }).notNull(),
+    alerted: boolean('alerted').notNull().default(false),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull()
+  },
+  (t) => [primaryKey({ columns: [t.modelId, t.groupKey, t.bucket] }), index('detection_buckets_expires_at_idx').on(t.expiresAt)]
+)

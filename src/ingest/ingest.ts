@@ -8,10 +8,11 @@
 // pass parses, maps and inserts in chunks of `batchSize` rows, one transaction each, all committed
 // before the result is returned: nothing is acknowledged that was not committed.
 import type { Database } from '../db/index.js'
+import type { Detector } from '../detection/detector.js'
 import { BodyError, decodeBody, parseContentEncoding } from './decode.js'
 import { DEFAULT_ES_INDEX, EsAdapter, makeAdapter, type Adapter, type EsAction, type Format, type Item } from './formats.js'
 import { insertRows, type RowOutcome } from './insert.js'
-import { mapRecord, type EventRow, type KeyDefaults } from './map.js'
+import { mapRecord, type EventRow, type KeyDefaults, type MapOptions } from './map.js'
 import { RecordSplitter, type Segment } from './split.js'
 
 export interface IngestOptions {
@@ -20,6 +21,8 @@ export interface IngestOptions {
   maxAttributesBytes: number
   /** Rows per insert statement (and transaction). */
   batchSize?: number
+  /** The detection models every record is evaluated against before it is stored. */
+  detector?: Detector
 }
 
 export interface BodyOptions extends IngestOptions {
@@ -82,6 +85,7 @@ class Ingestion {
   // A record repeated within a chunk is a duplicate by insertRows' rule; one repeated from an
   // earlier chunk of the same request meets it in the database (committed by then).
   private inflight: Promise<void> = Promise.resolve()
+  private readonly mapOptions: MapOptions
 
   constructor(
     private readonly database: Database,
@@ -89,12 +93,13 @@ class Ingestion {
     es: boolean
   ) {
     this.result = { accepted: 0, duplicates: 0, rejected: 0, errors: [], ...(es ? { items: [] } : {}) }
+    this.mapOptions = { defaults: opts.defaults, maxAttributesBytes: opts.maxAttributesBytes, detect: opts.detector }
   }
 
   /** Takes one record; resolves at once unless a chunk is due to be written. */
   add(item: Item): Promise<void> | undefined {
     if (item.error !== undefined || !item.record) return this.reject(item, item.error ?? 'Not a record.')
-    const mapped = mapRecord(item.record, this.opts)
+    const mapped = mapRecord(item.record, this.mapOptions)
     if (typeof mapped === 'string') return this.reject(item, mapped)
     // Keep only what the reply needs: the parsed document would otherwise stay alive (and be
     // promoted to the old generation) while the chunk waits for the database.
@@ -113,10 +118,11 @@ class Ingestion {
     this.batchBytes = 0
     await this.inflight
     if (batch.length === 0) return
-    this.inflight = insertRows(
-      this.database,
-      batch.map((p) => p.row)
-    ).then((outcomes) => outcomes.forEach((o, i) => this.settle(batch[i].item, batch[i].row, o)))
+    const rows = batch.map((p) => p.row)
+    this.inflight = insertRows(this.database, rows).then(async (outcomes) => {
+      outcomes.forEach((o, i) => this.settle(batch[i].item, batch[i].row, o))
+      await this.opts.detector?.settle(rows, outcomes)
+    })
     // Observed by the next flush or by finish(); this only keeps it from being "unhandled" meanwhile.
     this.inflight.catch(() => {})
   }

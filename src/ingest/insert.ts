@@ -43,7 +43,7 @@ const WANT = `
     WITH want AS (SELECT `
 const INPUT_HEAD = `::boolean AS whole_rows), input AS MATERIALIZED (
       SELECT nextval('events_id_seq') AS id, now() AS ts, r.*`
-const INPUT_COLUMNS = 'source, event_type, severity, description, occurred_at, external_id, attributes, n'
+const INPUT_COLUMNS = 'source, event_type, severity, description, occurred_at, external_id, attributes, detections, n'
 const STORE = `
     ), claimed AS (
       INSERT INTO event_keys (source, external_id, event_timestamp)
@@ -51,15 +51,33 @@ const STORE = `
       ON CONFLICT DO NOTHING
       RETURNING source, external_id
     ), inserted AS (
-      INSERT INTO events (id, source, event_type, severity, description, "timestamp", occurred_at, external_id, attributes, updated_at)
-      SELECT id, source, event_type, severity, description, ts, occurred_at, external_id, attributes, ts FROM input
+      INSERT INTO events (id, source, event_type, severity, description, "timestamp", occurred_at, external_id, attributes, detections, updated_at)
+      SELECT id, source, event_type, severity, description, ts, occurred_at, external_id, attributes, detections, ts FROM input
       WHERE external_id IS NULL OR (source, external_id) IN (SELECT source, external_id FROM claimed)
-      RETURNING id, "timestamp", source, severity, event_type,
+      RETURNING id, "timestamp", source, severity, event_type, detections,
                 CASE WHEN (SELECT whole_rows FROM want) THEN attributes END AS attributes`
+// The stored events' correlation hits (src/detection/state.ts), in the same statement as their
+// events: a hit is never kept for an event that was not, nor lost for one that was. Each row's
+// hits travel as parallel arrays with the row's place `n`; the time of a hit is the event's own.
+const HITS = [`
+    ), hits AS (
+      INSERT INTO detection_hits (model_id, rule, group_key, member, value, at, event_id, source, expires_at)
+      SELECT h.model_id, h.rule, h.group_key, h.member, h.value, coalesce(input.occurred_at, input.ts), input.id, input.source,
+             greatest(coalesce(input.occurred_at, input.ts), input.ts) + h.span_ms * interval '1 millisecond'
+      FROM unnest(`,
+  '::text[]::bigint[], ',
+  '::text[], ',
+  '::text[], ',
+  '::text[]::int[], ',
+  '::text[], ',
+  '::text[]::bigint[], ',
+  `::text[]::int[]) AS h(model_id, rule, group_key, member, value, span_ms, n)
+      JOIN input ON input.n = h.n
+      WHERE input.id IN (SELECT id FROM inserted)`]
 // After the insert: the alert step from the alerts module (its text here, its parameters after
 // the rows'), then the reply. TAIL is the statement's text from the end of the insert on, as
 // template strings: TAIL[0] continues the insert's last string, the rest follow parameters.
-const TAIL = [`
+const TAIL = [`${HITS[0]}`, ...HITS.slice(1, -1), `${HITS[HITS.length - 1]}
     ), ${INGEST_ALERT_STEP.strings[0]}`, ...INGEST_ALERT_STEP.strings.slice(1)]
 TAIL[TAIL.length - 1] += `
     SELECT input.n, inserted.id, inserted."timestamp", inserted.attributes FROM inserted JOIN input USING (id)`
@@ -71,7 +89,7 @@ TAIL[TAIL.length - 1] += `
 const template = (strings: string[]) => Object.assign(strings, { raw: strings }) as unknown as TemplateStringsArray
 
 /** The text between a row's parameters: casts, as in the unnest statement. */
-const COLUMN_CASTS = [', ', '::text::event_type, ', '::text::severity, ', ', ', '::text::timestamptz, ', ', ']
+const COLUMN_CASTS = [', ', '::text::event_type, ', '::text::severity, ', ', ', '::text::timestamptz, ', ', ', '::text::jsonb, ']
 const templates = new Map<number, TemplateStringsArray>()
 
 /** The VALUES statement's template for `n` rows, made once per size (and prepared once per connection). */
@@ -96,9 +114,27 @@ function valuesTemplate(n: number): TemplateStringsArray {
  */
 function valuesStatement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: EventRow[], full: boolean): T {
   const values: unknown[] = [full]
-  for (const r of rows) values.push(r.source, r.eventType, r.severity, r.description, r.occurredAt, r.externalId, r.attributes)
+  for (const r of rows) values.push(r.source, r.eventType, r.severity, r.description, r.occurredAt, r.externalId, r.attributes, r.detections)
+  for (const v of hitParams(rows)) values.push(param(v))
   for (const v of INGEST_ALERT_STEP.params) values.push(param(v))
   return tag(valuesTemplate(rows.length), ...values)
+}
+
+/** The chunk's correlation hits as the HITS step's parallel arrays (text, as the other columns travel). */
+function hitParams(rows: EventRow[]): (string | null)[][] {
+  const cols: (string | null)[][] = [[], [], [], [], [], [], []]
+  rows.forEach((r, i) => {
+    for (const h of r.hits) {
+      cols[0].push(String(h.correlation.model.id))
+      cols[1].push(h.correlation.ruleId)
+      cols[2].push(h.group)
+      cols[3].push(String(h.member))
+      cols[4].push(h.value)
+      cols[5].push(String(h.correlation.correlation.timespanMs))
+      cols[6].push(String(i + 1))
+    }
+  })
+  return cols
 }
 
 /** The unnest statement, written once for both drivers: `param` wraps a JS array as ONE parameter. */
@@ -110,6 +146,7 @@ function statement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: Eve
   const description = new Array<string>(n)
   const occurredAt = new Array<string | null>(n)
   const externalId = new Array<string | null>(n)
+  const detections = new Array<string | null>(n)
   let attributes = '['
   for (let i = 0; i < n; i++) {
     const r = rows[i]
@@ -119,6 +156,7 @@ function statement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: Eve
     description[i] = r.description
     occurredAt[i] = r.occurredAt
     externalId[i] = r.externalId
+    detections[i] = r.detections
     attributes += (i === 0 ? '' : ',') + (r.attributes ?? 'null')
   }
   attributes += ']'
@@ -131,7 +169,9 @@ function statement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: Eve
     param(description),
     param(occurredAt),
     param(externalId),
+    param(detections),
     attributes,
+    ...hitParams(rows).map((v) => param(v)),
     ...INGEST_ALERT_STEP.params.map((v) => param(v))
   )
 }
@@ -140,15 +180,16 @@ const UNNEST_TEMPLATE = template([
   WANT,
   `${INPUT_HEAD}
       FROM (SELECT u.source, u.event_type::event_type, u.severity::severity, u.description, u.occurred_at::timestamptz,
-                   u.external_id, NULLIF(a.doc, 'null'::jsonb), u.n
+                   u.external_id, NULLIF(a.doc, 'null'::jsonb), u.detections::jsonb, u.n
             FROM unnest(`,
   '::text[], ',
   '::text[], ',
   '::text[],\n                  ',
   '::text[], ',
   '::text[], ',
+  '::text[], ',
   `::text[])
-                 WITH ORDINALITY AS u(source, event_type, severity, description, occurred_at, external_id, n)
+                 WITH ORDINALITY AS u(source, event_type, severity, description, occurred_at, external_id, detections, n)
             JOIN jsonb_array_elements(`,
   `::jsonb) WITH ORDINALITY AS a(doc, n) USING (n)) AS r(${INPUT_COLUMNS})${STORE}${TAIL[0]}`,
   ...TAIL.slice(1)

@@ -5,12 +5,24 @@
 // field is rejected on its own. Dotted keys match both the flat ("log.level") and the nested
 // ({"log": {"level": ...}}) forms.
 import { EVENT_TYPES, SEVERITIES, type EventType, type Severity } from '../db/schema.js'
+import { maxSeverity, type Counted, type Found, type Hit } from '../detection/engine.js'
+import { recordView } from '../detection/record.js'
+import type { FieldSource, Logsource } from '../detection/types.js'
 import { MAX_DESCRIPTION } from '../schemas.js'
 
 export interface KeyDefaults {
   source?: string
   event_type?: EventType
   severity?: Severity
+  /** The Sigma logsource of what this key's shipper sends, for records that carry none. */
+  logsource?: Logsource
+}
+
+/** Runs the detection models on one record (src/detection/detector.ts). */
+export interface Detect {
+  /** Whether any model runs: without one, no record view is even made. */
+  readonly active: boolean
+  evaluate(record: FieldSource): Found | null
 }
 
 /** One event ready for the insert: the columns the bulk insert writes. */
@@ -24,11 +36,21 @@ export interface EventRow {
   externalId: string | null
   /** JSON text for the jsonb column, or null. */
   attributes: string | null
+  /** The detections of the models that matched, as JSON text, or null. */
+  detections: string | null
+  /** Correlation hits, stored with the event. */
+  hits: Hit[]
+  /** Models that matched, for their counters. */
+  models: ReadonlySet<number> | null
+  /** Learned baselines that count this event. */
+  counted: Counted[]
 }
 
 export interface MapOptions {
   defaults?: KeyDefaults
   maxAttributesBytes: number
+  /** The detection models; without them no record is evaluated. */
+  detect?: Detect
 }
 
 /** What a record brings besides its fields: the original text, and overrides from its envelope. */
@@ -222,8 +244,6 @@ export function mapRecord(rec: RecordSource, opts: MapOptions): EventRow | strin
     if (!severity) return `Invalid ${c.key} ${show(v)}: not a known severity.`
     break
   }
-  severity ??= defaults.severity
-  if (!severity) return 'No severity: the record has none and the ingest key has no default.'
 
   // event_type
   let eventType: EventType | undefined
@@ -240,8 +260,6 @@ export function mapRecord(rec: RecordSource, opts: MapOptions): EventRow | strin
       }
     }
   }
-  eventType ??= defaults.event_type
-  if (!eventType) return 'No event_type: the record has none and the ingest key has no default.'
 
   // source: an object under `source` or `host` is an ECS field set, not a name.
   let source: string | undefined
@@ -255,7 +273,6 @@ export function mapRecord(rec: RecordSource, opts: MapOptions): EventRow | strin
     break
   }
   source ??= defaults.source
-  if (!source) return 'No source: the record has none and the ingest key has no default.'
 
   // description: free text; a structured message is kept as its JSON.
   let description = ''
@@ -267,6 +284,21 @@ export function mapRecord(rec: RecordSource, opts: MapOptions): EventRow | strin
   }
   if (description.length > MAX_DESCRIPTION) description = description.slice(0, MAX_DESCRIPTION - 1) + '…'
   description = clean(description)
+
+  // The models see the record as sent; a match raises the severity to the rule's level and names
+  // the type when the record has none (src/detection/engine.ts has the tag mapping).
+  // Native records keep the sender's fields in `attributes`: rules see them as top-level fields.
+  let found: Found | null = null
+  if (opts.detect?.active) {
+    const seen = rec.nativeAttributes && isObject(doc.attributes) ? { ...doc.attributes, ...doc } : doc
+    found = opts.detect.evaluate(recordView(seen, { message: description, logsource: defaults.logsource }))
+  }
+  severity ??= defaults.severity
+  if (found?.severity) severity = severity ? maxSeverity(severity, found.severity) : found.severity
+  if (!severity) return 'No severity: the record has none and the ingest key has no default.'
+  eventType ??= found?.eventType ?? defaults.event_type
+  if (!eventType) return 'No event_type: the record has none and the ingest key has no default.'
+  if (!source) return 'No source: the record has none and the ingest key has no default.'
 
   // external_id
   let externalId: string | null = null
@@ -319,7 +351,19 @@ export function mapRecord(rec: RecordSource, opts: MapOptions): EventRow | strin
     if (bytes > opts.maxAttributesBytes) attributes = truncated(attributes, bytes, opts.maxAttributesBytes)
   }
 
-  return { source, eventType, severity, description, occurredAt, externalId, attributes }
+  return {
+    source,
+    eventType,
+    severity,
+    description,
+    occurredAt,
+    externalId,
+    attributes,
+    detections: found?.detections.length ? JSON.stringify(found.detections) : null,
+    hits: found?.hits ?? [],
+    models: found?.models.size ? found.models : null,
+    counted: found?.counted ?? []
+  }
 }
 
 /** Reads an ingest key's stored defaults, keeping only valid values. */
@@ -332,6 +376,14 @@ export function keyDefaults(value: unknown): KeyDefaults {
   }
   if (typeof value.severity === 'string' && (SEVERITIES as readonly string[]).includes(value.severity)) {
     out.severity = value.severity as Severity
+  }
+  if (isObject(value.logsource)) {
+    const ls: Logsource = {}
+    for (const k of ['category', 'product', 'service'] as const) {
+      const v = value.logsource[k]
+      if (typeof v === 'string' && v !== '') ls[k] = v
+    }
+    if (Object.keys(ls).length) out.logsource = ls
   }
   return out
 }

@@ -45,6 +45,7 @@ export const alertView = view(alerts, {
   severity: alerts.severity,
   event_type: alerts.eventType,
   source: alerts.source,
+  detections: alerts.detections,
   created_at: time(alerts.createdAt),
   updated_at: time(alerts.updatedAt)
 })
@@ -110,7 +111,7 @@ async function raised(tx: Tx, e: AlertRaised) {
 
 /**
  * The ingest statement's alert step: a CTE named `raised` that reads the statement's CTE
- * `inserted` (columns id, timestamp, severity, event_type, source: the events it actually stored, without
+ * `inserted` (columns id, timestamp, severity, event_type, source, detections: the events it actually stored, without
  * duplicates) and writes the alerts the policy calls for, so a chunk's events and alerts are one
  * statement and one commit. `strings` is SQL text around the parameters (one more string than
  * parameters); each of `params` travels as ONE bound parameter (an array stays one array), so the
@@ -122,8 +123,8 @@ async function raised(tx: Tx, e: AlertRaised) {
 export const INGEST_ALERT_STEP: { strings: readonly string[]; params: readonly unknown[] } = {
   strings: [
     `raised AS (
-      INSERT INTO alerts (event_id, event_timestamp, severity, event_type, source)
-      SELECT id, "timestamp", severity, event_type, source FROM inserted
+      INSERT INTO alerts (event_id, event_timestamp, severity, event_type, source, detections)
+      SELECT id, "timestamp", severity, event_type, source, detections FROM inserted
       WHERE severity = ANY(ARRAY(SELECT unnest(`,
     `::text[])::severity))
     )`
@@ -131,7 +132,7 @@ export const INGEST_ALERT_STEP: { strings: readonly string[]; params: readonly u
   params: [[...ALERTING_SEVERITIES]]
 }
 
-type EventCopies = Pick<Event, 'id' | 'severity' | 'eventType' | 'source'>
+type EventCopies = Pick<Event, 'id' | 'severity' | 'eventType' | 'source'> & Partial<Pick<Event, 'detections'>>
 
 /**
  * The event's timestamp as stored, for a reference to it: the database keeps microseconds, a JS
@@ -143,7 +144,15 @@ export const storedTimestamp = (eventId: number) => sql<Date>`(select "timestamp
 async function insertAlert(tx: Tx, event: EventCopies, status: AlertStatus = 'Open'): Promise<Alert | undefined> {
   const [alert] = await tx
     .insert(alerts)
-    .values({ eventId: event.id, eventTimestamp: storedTimestamp(event.id), status, severity: event.severity, eventType: event.eventType, source: event.source })
+    .values({
+      eventId: event.id,
+      eventTimestamp: storedTimestamp(event.id),
+      status,
+      severity: event.severity,
+      eventType: event.eventType,
+      source: event.source,
+      detections: event.detections ?? null
+    })
     .onConflictDoNothing({ target: alerts.eventId })
     .returning()
   return alert
@@ -260,6 +269,9 @@ export interface AlertFilter extends PageParams {
   created_before?: string
   /** Only alerts changed at or after this time, newest change first (for clients that sync). */
   updated_since?: string
+  /** Only alerts with a detection of this model (its id), or of this rule. */
+  model?: number
+  rule_id?: string
 }
 
 /** What alerts are counted by, on alerts and on their hourly counts (src/services/alert-stats.ts). */
@@ -289,7 +301,10 @@ export function alertList(q: AlertFilter): PageSource<AlertView> {
     ...countedFilters(alerts, q),
     filter('created_after', q.created_after ? new Date(q.created_after).toISOString() : undefined, (v) => gte(alerts.createdAt, v)),
     filter('created_before', q.created_before ? new Date(q.created_before).toISOString() : undefined, (v) => lte(alerts.createdAt, v)),
-    filter('updated_since', q.updated_since ? new Date(q.updated_since).toISOString() : undefined, (v) => gte(alerts.updatedAt, v))
+    filter('updated_since', q.updated_since ? new Date(q.updated_since).toISOString() : undefined, (v) => gte(alerts.updatedAt, v)),
+    // Containment (@>) is what the GIN index on detections answers.
+    filter('model', q.model ? JSON.stringify([{ model_id: q.model }]) : undefined, (v) => sql`${alerts.detections} @> ${v}::jsonb`),
+    filter('rule_id', q.rule_id || undefined, (v) => sql`${alerts.detections} @> jsonb_build_array(jsonb_build_object('rule_id', ${v}::text))`)
   ]
   return { table: alerts, filters, newest: q.updated_since ? alerts.updatedAt : alerts.createdAt, select: alertView.select }
 }

@@ -5,6 +5,9 @@ import { groupCommit } from '../db/group-commit.js'
 import type { Database, Db, Tx } from '../db/index.js'
 import { eventKeys, events, type Event, type EventType, type Severity } from '../db/schema.js'
 import { badRequest, conflict, notFound } from '../errors.js'
+import type { Detector } from '../detection/detector.js'
+import { recordView } from '../detection/record.js'
+import { maxSeverity } from '../detection/engine.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
 import type { EventRow } from '../ingest/map.js'
 import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
@@ -22,6 +25,7 @@ export const eventView = view(events, {
   occurred_at: time(events.occurredAt),
   external_id: events.externalId,
   attributes: events.attributes,
+  detections: events.detections,
   updated_at: time(events.updatedAt)
 })
 
@@ -72,19 +76,34 @@ const writers = new WeakMap<Database, (row: EventRow) => Promise<RowOutcome>>()
 
 /**
  * Stores one event through the ingest statement, which also raises its alert when the policy
- * calls for one; 409 for a (source, external_id) already stored.
+ * calls for one; 409 for a (source, external_id) already stored. The detection models see the
+ * event as sent, its attributes as top-level fields; a match raises its severity to the rule's.
  */
-export async function createEvent(database: Database, input: EventInput, maxAttributesBytes: number): Promise<EventView> {
+export async function createEvent(database: Database, input: EventInput, maxAttributesBytes: number, detector?: Detector): Promise<EventView> {
   let write = writers.get(database)
-  if (!write) writers.set(database, (write = groupCommit((rows: EventRow[]) => insertRows(database, rows, true), GROUP)))
+  if (!write) {
+    const writeGroup = async (rows: EventRow[]) => {
+      const outcomes = await insertRows(database, rows, true)
+      await detector?.settle(rows, outcomes)
+      return outcomes
+    }
+    writers.set(database, (write = groupCommit(writeGroup, GROUP)))
+  }
+  const attributes = attributesJson(input.attributes, maxAttributesBytes)
+  const { attributes: sent, ...fields } = input
+  const found = detector?.active ? detector.evaluate(recordView({ ...sent, ...fields }, { message: input.description })) : null
   const row: EventRow = {
     source: input.source,
     eventType: input.event_type,
-    severity: input.severity,
+    severity: maxSeverity(input.severity, found?.severity ?? null),
     description: input.description ?? '',
     occurredAt: input.occurred_at ? new Date(input.occurred_at).toISOString() : null,
     externalId: input.external_id ?? null,
-    attributes: attributesJson(input.attributes, maxAttributesBytes)
+    attributes,
+    detections: found?.detections.length ? JSON.stringify(found.detections) : null,
+    hits: found?.hits ?? [],
+    models: found?.models.size ? found.models : null,
+    counted: found?.counted ?? []
   }
   const outcome = await write(row)
   if (outcome === null) throw conflict('An event with this source and external_id already exists.', 'external_id')
@@ -99,6 +118,7 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
     occurredAt: row.occurredAt === null ? null : new Date(row.occurredAt),
     externalId: row.externalId,
     attributes: outcome.attributes as Event['attributes'],
+    detections: row.detections === null ? null : (JSON.parse(row.detections) as Event['detections']),
     // Both columns default to now(), the statement's transaction time.
     updatedAt: outcome.timestamp!
   })

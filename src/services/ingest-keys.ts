@@ -13,6 +13,7 @@ export interface IngestKeyDefaults {
   source?: string
   event_type?: EventType
   severity?: Severity
+  logsource?: { category?: string; product?: string; service?: string }
 }
 
 export async function createIngestKey(
@@ -41,7 +42,7 @@ export const ingestKeyOut = (k: IngestKey) => ({
   id: k.id,
   name: k.name,
   prefix: k.prefix,
-  defaults: (k.defaults ?? {}) as Record<string, string>,
+  defaults: (k.defaults ?? {}) as IngestKeyDefaults,
   created_by: k.createdById,
   created_at: k.createdAt.toISOString(),
   last_used_at: k.lastUsedAt ? k.lastUsedAt.toISOString() : null,

@@ -1,0 +1,167 @@
+// The engine: every active, ready model compiled once, and run on each record before it is
+// stored. Rules are grouped by logsource so a record is tried only against the rules written for
+// it. What a record's matches mean for its event (severity, type, detections) is decided here;
+// correlation and baseline state live in the database (src/detection/state.ts).
+import type { EventType, Severity } from '../db/schema.js'
+import { SEVERITIES } from '../db/schema.js'
+import { logsourceApplies } from './record.js'
+import { LEVEL_SEVERITY, type CompiledCorrelation, type CompiledModel, type CompiledRule } from './model.js'
+import { LEVELS, type Detection, type FieldSource, type Level, type Logsource } from './types.js'
+
+/** A matched rule's contribution to a correlation: which correlation, which of its rules, which group. */
+export interface Hit {
+  correlation: CompiledCorrelation
+  member: number
+  /** The group-by values as JSON text (the group's identity). */
+  group: string
+  /** value_count: the counted field's value. */
+  value: string | null
+}
+
+/** An event counted for a learned baseline: its group, or null for an event column read later. */
+export interface Counted {
+  model: CompiledModel
+  group: string | null
+}
+
+/** Event columns a baseline may group by; read from the stored row, not the record. */
+export const COLUMN_GROUPS = new Set(['source', 'event_type', 'severity'])
+
+/** What the models found in one record. */
+export interface Found {
+  /** The highest level among the reporting matches, as a severity. */
+  severity: Severity | null
+  /** From the tags of the highest-level match, when they name a type. */
+  eventType: EventType | null
+  detections: Detection[]
+  hits: Hit[]
+  /** Models that matched, for their counters. */
+  models: Set<number>
+  /** Learned baselines that count this record. */
+  counted: Counted[]
+}
+
+const MALWARE_TAG = /^(malware|attack\.s\d{4}|attack\.t1486|attack\.t1204(\.\d+)?)$/
+/**
+ * The documented mapping from a rule's tags to Vigil's event types: malware tags (malware,
+ * ATT&CK software ids, ransomware and malicious-file techniques) -> malware; any other ATT&CK tag
+ * -> intrusion; `anomaly` -> anomaly; nothing else names a type.
+ */
+export function eventTypeOf(tags: readonly string[]): EventType | null {
+  const lower = tags.map((t) => t.toLowerCase())
+  if (lower.some((t) => MALWARE_TAG.test(t))) return 'malware'
+  if (lower.some((t) => t.startsWith('attack.'))) return 'intrusion'
+  if (lower.includes('anomaly')) return 'anomaly'
+  return null
+}
+
+export const detectionOf = (r: { model: CompiledRule['model'] }, ruleId: string | null, title: string, level: Level): Detection => ({
+  model_id: r.model.id,
+  model_name: r.model.name,
+  version: r.model.version,
+  rule_id: ruleId,
+  title,
+  level
+})
+
+const levelRank = (l: Level) => LEVELS.indexOf(l)
+
+/** A rule group: the rules that share one logsource. */
+interface Route {
+  logsource: Logsource
+  rules: CompiledRule[]
+}
+
+export class DetectionEngine {
+  private readonly routes: Route[]
+  private readonly baselines: CompiledModel[]
+  readonly models: readonly CompiledModel[]
+  readonly byId: ReadonlyMap<number, CompiledModel>
+
+  constructor(models: readonly CompiledModel[]) {
+    this.models = models
+    this.byId = new Map(models.map((m) => [m.ref.id, m]))
+    this.baselines = models.filter((m) => m.anomaly && m.baseline)
+    const routes = new Map<string, Route>()
+    for (const m of models) {
+      for (const r of m.rules) {
+        const ls = r.rule.logsource
+        const key = JSON.stringify([ls.category?.toLowerCase(), ls.product?.toLowerCase(), ls.service?.toLowerCase()])
+        let route = routes.get(key)
+        if (!route) routes.set(key, (route = { logsource: ls, rules: [] }))
+        route.rules.push(r)
+      }
+    }
+    this.routes = [...routes.values()]
+  }
+
+  get size() {
+    return this.models.length
+  }
+
+  get hasCorrelations() {
+    return this.models.some((m) => m.correlations.length > 0)
+  }
+
+  /** Runs every applicable rule on one record; null when nothing matched. */
+  evaluate(record: FieldSource): Found | null {
+    let found: Found | null = null
+    let top = -1
+    for (const route of this.routes) {
+      if (!logsourceApplies(route.logsource, record.logsource)) continue
+      for (const r of route.rules) {
+        if (!r.rule.match(record)) continue
+        found ??= { severity: null, eventType: null, detections: [], hits: [], models: new Set(), counted: [] }
+        found.models.add(r.model.id)
+        if (r.reports) {
+          found.detections.push(detectionOf(r, r.ruleId, r.rule.title, r.rule.level))
+          const rank = levelRank(r.rule.level)
+          if (rank > top) {
+            top = rank
+            found.severity = LEVEL_SEVERITY[r.rule.level]
+            found.eventType = eventTypeOf(r.rule.tags) ?? found.eventType
+          } else found.eventType ??= eventTypeOf(r.rule.tags)
+        }
+        for (const { correlation, member } of r.feeds) {
+          const hit = hitOf(correlation, member, record)
+          if (hit) found.hits.push(hit)
+        }
+      }
+    }
+    for (const m of this.baselines) {
+      const a = m.anomaly!
+      if (!logsourceApplies(a.logsource, record.logsource)) continue
+      let group: string | null = null
+      if (!COLUMN_GROUPS.has(a.groupBy)) {
+        group = scalarText(record.get(a.groupBy))
+        if (group === null) continue
+      }
+      found ??= { severity: null, eventType: null, detections: [], hits: [], models: new Set(), counted: [] }
+      found.counted.push({ model: m, group })
+    }
+    return found
+  }
+}
+
+const scalarText = (v: unknown): string | null =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null
+
+/** The record's group for a correlation; none when a group-by field is absent (it cannot be grouped). */
+function hitOf(c: CompiledCorrelation, member: number, record: FieldSource): Hit | null {
+  const values: string[] = []
+  for (const field of c.groupFields[member]) {
+    const v = scalarText(record.get(field))
+    if (v === null) return null
+    values.push(v)
+  }
+  let value: string | null = null
+  if (c.correlation.type === 'value_count') {
+    value = scalarText(record.get(c.correlation.field!))
+    if (value === null) return null
+  }
+  return { correlation: c, member, group: JSON.stringify(values), value }
+}
+
+/** The higher of two severities. */
+export const maxSeverity = (a: Severity, b: Severity | null): Severity =>
+  b !== null && SEVERITIES.indexOf(b) > SEVERITIES.indexOf(a) ? b : a
