@@ -4,7 +4,9 @@
 //   (b) POST /api/events/bulk: NDJSON, 1,000 records a request, N connections, plain and gzip;
 //   (c) POST /api/events/ one event a request, driven by wrk, vs pgbench's single-row INSERTs (an
 //       event and, for a High or Critical one, its alert in one transaction) at the same concurrency;
-//   (d) Vigil's resident memory while it ingests a body at the decompressed limit (100 MiB).
+//   (d) Vigil's resident memory while it ingests a body at the decompressed limit (100 MiB);
+//   (e) detection: the bulk and single-event phases again with 200 active Sigma rules and 5
+//       correlations (bench/rules.ts), in the same rounds as without them, against them.
 // and prints rows/s and the ratios against the baselines. Vigil runs as a child process, as
 // `npm start` runs it, so it has its own event loop and its own RSS. Not part of `npm test`.
 //
@@ -15,7 +17,7 @@
 // (200000), BENCH_SECONDS (5: each single-event round of each side), BENCH_ROUNDS (5: the
 // single-event phases take turns this many times, and so do COPY and the bulk phases), BENCH_WARM
 // (3 s per single-event side first, untimed), BENCH_CONNECTIONS (4, for bulk), BENCH_SINGLE_CONNECTIONS (16), BENCH_LOG_LEVEL (Vigil's LOG_LEVEL, warn),
-// BENCH_PHASES (copy,bulk,single,memory), BENCH_NODE_ARGS (extra node options for Vigil, e.g.
+// BENCH_PHASES (copy,bulk,single,detection,memory), BENCH_NODE_ARGS (extra node options for Vigil, e.g.
 // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_VIGIL_ENV (extra Vigil settings,
 // e.g. "DB_POOL_MAX=4").
 import { execFile } from 'node:child_process'
@@ -40,6 +42,7 @@ import {
 } from './data.js'
 import { cpuNow, cpuSince, type Cpu } from './cpu.js'
 import { Client, drive } from './http.js'
+import { BENCH_CORRELATIONS, BENCH_RULES, benchModels, PROBE_TEXT } from './rules.js'
 import { findBin, scratchDatabase } from './pg.js'
 import { sampleRss, startVigil, type Vigil } from './server.js'
 
@@ -51,7 +54,7 @@ const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 4)
 const SINGLE_CONNECTIONS = Number(env.BENCH_SINGLE_CONNECTIONS ?? 16)
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5)
 const PER_REQUEST = 1000
-const PHASES = new Set((env.BENCH_PHASES ?? 'copy,bulk,single,memory').split(','))
+const PHASES = new Set((env.BENCH_PHASES ?? 'copy,bulk,single,detection,memory').split(','))
 /** Vigil's defaults: INGEST_MAX_BODY_BYTES, INGEST_MAX_DECOMPRESSED_BYTES, INGEST_MAX_RECORDS. */
 const WIRE_LIMIT = 10 * 1024 * 1024
 const DECOMPRESSED_LIMIT = 100 * 1024 * 1024
@@ -69,6 +72,8 @@ interface Result {
   cpu: Cpu
   /** Rows/s of each round, when the phase ran in rounds. */
   rounds: number[]
+  /** The ratio it must reach against `vs`, when not the default of its kind. */
+  target?: number
 }
 interface MemoryResult {
   phase: string
@@ -125,31 +130,57 @@ async function main() {
     log(`Vigil pid ${vigil.pid} at ${vigil.url}, LOG_LEVEL=${vigilEnv.LOG_LEVEL}; ingest key created`)
 
     /** Runs one timed phase (or one round of it) and adds its wall time and the CPU each party spent. */
-    const measure = async (phase: string, rows: number, run: () => Promise<unknown>, vs?: string) => {
+    const measure = async (phase: string, rows: number, run: () => Promise<unknown>, vs?: string, target?: number) => {
       const before = cpuNow(vigil?.pid, dbName)
       const t0 = process.hrtime.bigint()
       await run()
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9
       const cpu = cpuSince(before, cpuNow(vigil?.pid, dbName))
       const r = results.find((x) => x.phase === phase)
-      if (!r) return void results.push({ phase, rows, seconds, vs, cpu, rounds: [rows / seconds] })
+      if (!r) return void results.push({ phase, rows, seconds, vs, cpu, rounds: [rows / seconds], target })
       r.rows += rows
       r.seconds += seconds
       r.cpu = { vigil: r.cpu.vigil + cpu.vigil, pg: r.cpu.pg + cpu.pg, bench: r.cpu.bench + cpu.bench }
       r.rounds.push(rows / seconds)
     }
     const reset = async () => {
-      await sql`truncate events, alerts, event_keys restart identity cascade`
+      await sql`truncate events, alerts, event_keys, detection_hits, detection_marks, detection_buckets restart identity cascade`
       // Each phase starts from an empty table and without a pending checkpoint.
       await sql`checkpoint`
     }
     const verify = async (phase: string, events: number, alerts: number | undefined) => {
-      const [{ e }] = await sql<{ e: number }[]>`select count(*)::int as e from events`
+      // The events a correlation's firing raises (external_id correlation:...) are not what was sent.
+      const [{ e, f }] = await sql<{ e: number; f: number }[]>`
+        select count(*) filter (where external_id is null or external_id not like 'correlation:%')::int as e,
+               count(*) filter (where external_id like 'correlation:%')::int as f
+        from events`
       const [{ a }] = await sql<{ a: number }[]>`select count(*)::int as a from alerts`
       const ok = e === events && (alerts === undefined || a === alerts)
-      log(`  ${phase}: events ${e} (expected ${events}), alerts ${a}${alerts === undefined ? '' : ` (expected ${alerts})`} ${ok ? 'ok' : 'MISMATCH'}`)
+      const fired = f > 0 ? `, and ${f} correlation firings` : ''
+      log(`  ${phase}: events ${e} (expected ${events})${fired}, alerts ${a}${alerts === undefined ? '' : ` (expected ${alerts})`} ${ok ? 'ok' : 'MISMATCH'}`)
       if (!ok) throw new Error(`${phase}: the database does not hold what was sent`)
     }
+
+    // (e) The detection load, created inactive; the detection phases turn it on for their turn. A
+    // probe event that the probe rule raises to Medium tells when Vigil runs what was switched.
+    const detection = PHASES.has('detection')
+    if (detection) {
+      for (const m of benchModels()) await client.json('POST', '/api/models/', adminAuth, { ...m, is_active: false }, 201)
+      log(`  detection: ${BENCH_RULES} rules and ${BENCH_CORRELATIONS} correlations created (inactive)`)
+    }
+    let probes = 0
+    const setModels = async (active: boolean) => {
+      await sql`update models set is_active = ${active}`
+      const deadline = Date.now() + 30_000
+      for (;;) {
+        if (Date.now() > deadline) throw new Error(`detection: the models did not turn ${active ? 'on' : 'off'} within 30 s`)
+        const probe = { source: 'bench-probe', event_type: 'malware', severity: 'Low', description: PROBE_TEXT, external_id: `probe-${runId}-${++probes}` }
+        const e = await client!.json<{ severity: string }>('POST', '/api/events/', adminAuth, probe, 201)
+        if ((e.severity === 'Medium') === active) return
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+    const WITH_RULES = `, ${BENCH_RULES} rules + ${BENCH_CORRELATIONS} correlations`
 
     const records = makeRecords(ROWS, `b${runId}`)
     const bulkRecords = records.slice(0, ROWS)
@@ -203,7 +234,13 @@ async function main() {
             ['gzip', gzipped, true]
           ] as const)
         : []
-      // Warm-up, untimed: JIT, connection pools, the server's caches.
+      // Warm-up, untimed: JIT, connection pools, the server's caches (and the detection engine's).
+      if (detection && variants.length > 0) {
+        await setModels(true)
+        await reset()
+        await bulk(plain, false, 0, Math.min(30, plain.length))
+        await setModels(false)
+      }
       await reset()
       await (await copy(copyChunks(bulkRecords.slice(0, 5000), 64 * 1024)))()
       for (const [, bodies, gzip] of variants) {
@@ -225,6 +262,15 @@ async function main() {
           await reset()
           await measure(`bulk NDJSON ${name} (${CONNECTIONS} conns)`, rows.length, () => bulk(bodies, gzip, from, to), `raw COPY (psql, ${CONNECTIONS} conns)`)
           await verify(`bulk ${name}`, rows.length, alertsOf(rows))
+        }
+        if (detection && variants.length > 0) {
+          await setModels(true)
+          await reset()
+          const plainPhase = `bulk NDJSON plain (${CONNECTIONS} conns)`
+          await measure(`bulk NDJSON plain${WITH_RULES}`, rows.length, () => bulk(plain, false, from, to), plainPhase, 0.7)
+          // The rules raise some severities, so the alerts are not those of the records as sent.
+          await verify('bulk with detection', rows.length, undefined)
+          await setModels(false)
         }
       }
     }
@@ -278,6 +324,7 @@ end
         return Number(/(\d+) requests in/.exec(out)![1])
       }
       const [pgPhase, httpPhase] = [`raw INSERTs (pgbench, ${SINGLE_CONNECTIONS} clients)`, `POST /api/events/ (wrk, ${SINGLE_CONNECTIONS} conns)`]
+      const rulesPhase = `POST /api/events/${WITH_RULES}`
       // V8 needs a few thousand requests to optimize Vigil's request path.
       const warm = Number(env.BENCH_WARM ?? 3)
       await reset()
@@ -287,7 +334,14 @@ end
       // The sides take turns, ROUNDS times, for the same time each: on a shared machine the
       // commit latency drifts, and taking turns exposes both to the same drift.
       for (let round = 0; round < ROUNDS; round++) {
-        for (const [phase, side, vs] of [[pgPhase, pgbench, undefined], [httpPhase, wrk, pgPhase]] as const) {
+        const sides: [string, (seconds: number) => Promise<number>, string | undefined, number | undefined][] = [
+          [pgPhase, pgbench, undefined, undefined],
+          [httpPhase, wrk, pgPhase, undefined]
+        ]
+        // At most 15 % lost to detection: 0.85 of the same endpoint without models.
+        if (detection) sides.push([rulesPhase, wrk, httpPhase, 0.85])
+        for (const [phase, side, vs, target] of sides) {
+          if (phase === rulesPhase) await setModels(true)
           await reset()
           const before = cpuNow(vigil?.pid, dbName)
           // What the client counted as done in its time; the table holds those and any still in
@@ -295,7 +349,8 @@ end
           const done = await side(SINGLE_SECONDS)
           const cpu = cpuSince(before, cpuNow(vigil?.pid, dbName))
           const r = results.find((x) => x.phase === phase)
-          if (!r) results.push({ phase, rows: done, seconds: SINGLE_SECONDS, vs, cpu, rounds: [done / SINGLE_SECONDS] })
+          if (phase === rulesPhase) await setModels(false)
+          if (!r) results.push({ phase, rows: done, seconds: SINGLE_SECONDS, vs, cpu, rounds: [done / SINGLE_SECONDS], target })
           else {
             r.rows += done
             r.seconds += SINGLE_SECONDS
@@ -438,7 +493,7 @@ function report() {
   for (const r of results) {
     const ratio = ratioOf(r)
     if (ratio === undefined || r.phase.startsWith(' ')) continue
-    const target = r.phase.startsWith('bulk') ? 0.5 : 0.7
+    const target = r.target ?? (r.phase.startsWith('bulk') ? 0.5 : 0.7)
     const base = byName.get(r.vs!)!
     const perRound = r.rounds.length > 1 && r.rounds.length === base.rounds.length ? r.rounds.map((x, i) => x / base.rounds[i]) : []
     const spread = perRound.length > 0 ? `; rounds ${perRound.map((x) => x.toFixed(2)).join(' ')}` : ''

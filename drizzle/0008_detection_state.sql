@@ -9,7 +9,6 @@ CREATE TABLE "detection_buckets" (
 );
 --> statement-breakpoint
 CREATE TABLE "detection_hits" (
-	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "detection_hits_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
 	"model_id" bigint NOT NULL,
 	"rule" text NOT NULL,
 	"group_key" text NOT NULL,
@@ -33,5 +32,5 @@ CREATE TABLE "detection_marks" (
 --> statement-breakpoint
 CREATE INDEX "detection_buckets_expires_at_idx" ON "detection_buckets" USING btree ("expires_at");--> statement-breakpoint
 CREATE INDEX "detection_hits_group_at_idx" ON "detection_hits" USING btree ("model_id","rule","group_key","at");--> statement-breakpoint
-CREATE INDEX "detection_hits_expires_at_idx" ON "detection_hits" USING btree ("expires_at");--> statement-breakpoint
+CREATE INDEX "detection_hits_expires_at_idx" ON "detection_hits" USING brin ("expires_at");--> statement-breakpoint
 CREATE INDEX "detection_marks_expires_at_idx" ON "detection_marks" USING btree ("expires_at");

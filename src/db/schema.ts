@@ -377,7 +377,6 @@ export const rateLimits = pgTable('rate_limits', {
 export const detectionHits = pgTable(
   'detection_hits',
   {
-    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     modelId: bigint('model_id', { mode: 'number' }).notNull(),
     /** The correlation's rule id. */
     rule: text('rule').notNull(),
@@ -394,8 +393,9 @@ export const detectionHits = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull()
   },
   (t) => [
+    // The one index ingestion maintains per hit; the sweep's is a BRIN (hits arrive in time order).
     index('detection_hits_group_at_idx').on(t.modelId, t.rule, t.groupKey, t.at),
-    index('detection_hits_expires_at_idx').on(t.expiresAt)
+    index('detection_hits_expires_at_idx').using('brin', t.expiresAt)
   ]
 )
 

@@ -1,12 +1,14 @@
 // The engine: every active, ready model compiled once, and run on each record before it is
-// stored. Rules are grouped by logsource so a record is tried only against the rules written for
-// it. What a record's matches mean for its event (severity, type, detections) is decided here;
-// correlation and baseline state live in the database (src/detection/state.ts).
+// stored. A record is tried only against the rules whose needed literals it holds (one pass per
+// field over all rules, src/detection/literals.ts) and whose logsource applies to it. What a
+// record's matches mean for its event (severity, type, detections) is decided here; correlation
+// and baseline state live in the database (src/detection/state.ts).
 import type { EventType, Severity } from '../db/schema.js'
 import { SEVERITIES } from '../db/schema.js'
 import { logsourceApplies } from './record.js'
 import { LEVEL_SEVERITY, type CompiledCorrelation, type CompiledModel, type CompiledRule } from './model.js'
-import { LEVELS, type Detection, type FieldSource, type Level, type Logsource } from './types.js'
+import { RuleIndex } from './literals.js'
+import { LEVELS, type Detection, type FieldSource, type Level } from './types.js'
 
 /** A matched rule's contribution to a correlation: which correlation, which of its rules, which group. */
 export interface Hit {
@@ -66,14 +68,12 @@ export const detectionOf = (r: { model: CompiledRule['model'] }, ruleId: string 
 
 const levelRank = (l: Level) => LEVELS.indexOf(l)
 
-/** A rule group: the rules that share one logsource. */
-interface Route {
-  logsource: Logsource
-  rules: CompiledRule[]
-}
-
 export class DetectionEngine {
-  private readonly routes: Route[]
+  /** Every rule of every model, in order, with the index of what each needs. */
+  private readonly rules: CompiledRule[]
+  private readonly index: RuleIndex
+  /** Per rule: whether its logsource names anything. */
+  private readonly routed: boolean[]
   private readonly baselines: CompiledModel[]
   readonly models: readonly CompiledModel[]
   readonly byId: ReadonlyMap<number, CompiledModel>
@@ -82,17 +82,9 @@ export class DetectionEngine {
     this.models = models
     this.byId = new Map(models.map((m) => [m.ref.id, m]))
     this.baselines = models.filter((m) => m.anomaly && m.baseline)
-    const routes = new Map<string, Route>()
-    for (const m of models) {
-      for (const r of m.rules) {
-        const ls = r.rule.logsource
-        const key = JSON.stringify([ls.category?.toLowerCase(), ls.product?.toLowerCase(), ls.service?.toLowerCase()])
-        let route = routes.get(key)
-        if (!route) routes.set(key, (route = { logsource: ls, rules: [] }))
-        route.rules.push(r)
-      }
-    }
-    this.routes = [...routes.values()]
+    this.rules = models.flatMap((m) => m.rules)
+    this.routed = this.rules.map((r) => Object.values(r.rule.logsource).some((v) => v))
+    this.index = new RuleIndex(this.rules.map((r) => r.rule.needs))
   }
 
   get size() {
@@ -107,25 +99,26 @@ export class DetectionEngine {
   evaluate(record: FieldSource): Found | null {
     let found: Found | null = null
     let top = -1
-    for (const route of this.routes) {
-      if (!logsourceApplies(route.logsource, record.logsource)) continue
-      for (const r of route.rules) {
-        if (!r.rule.match(record)) continue
-        found ??= { severity: null, eventType: null, detections: [], hits: [], models: new Set(), counted: [] }
-        found.models.add(r.model.id)
-        if (r.reports) {
-          found.detections.push(detectionOf(r, r.ruleId, r.rule.title, r.rule.level))
-          const rank = levelRank(r.rule.level)
-          if (rank > top) {
-            top = rank
-            found.severity = LEVEL_SEVERITY[r.rule.level]
-            found.eventType = eventTypeOf(r.rule.tags) ?? found.eventType
-          } else found.eventType ??= eventTypeOf(r.rule.tags)
-        }
-        for (const { correlation, member } of r.feeds) {
-          const hit = hitOf(correlation, member, record)
-          if (hit) found.hits.push(hit)
-        }
+    this.index.mark(record)
+    for (let i = 0; i < this.rules.length; i++) {
+      if (!this.index.may(i)) continue
+      const r = this.rules[i]
+      // A rule that names no logsource applies to every record: its own is not even derived.
+      if ((this.routed[i] && !logsourceApplies(r.rule.logsource, record.logsource)) || !r.rule.match(record)) continue
+      found ??= { severity: null, eventType: null, detections: [], hits: [], models: new Set(), counted: [] }
+      found.models.add(r.model.id)
+      if (r.reports) {
+        found.detections.push(detectionOf(r, r.ruleId, r.rule.title, r.rule.level))
+        const rank = levelRank(r.rule.level)
+        if (rank > top) {
+          top = rank
+          found.severity = LEVEL_SEVERITY[r.rule.level]
+          found.eventType = eventTypeOf(r.rule.tags) ?? found.eventType
+        } else found.eventType ??= eventTypeOf(r.rule.tags)
+      }
+      for (const { correlation, member } of r.feeds) {
+        const hit = hitOf(correlation, member, record)
+        if (hit) found.hits.push(hit)
       }
     }
     for (const m of this.baselines) {

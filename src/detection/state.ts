@@ -169,7 +169,7 @@ async function decideSome(tx: Tx, pending: Pending[]): Promise<{ fired: Firing[]
         CROSS JOIN LATERAL (
           SELECT d.at, d.member, d.value, d.event_id, d.source FROM detection_hits d
           WHERE d.model_id = k.model_id AND d.rule = k.rule AND d.group_key = k.group_key AND d.at >= k.from_at
-          ORDER BY d.at, d.id LIMIT ${MAX_SCAN}
+          ORDER BY d.at, d.event_id LIMIT ${MAX_SCAN}
         ) AS h
         ORDER BY k.n, h.at`
   )
@@ -230,6 +230,45 @@ async function chain(tx: Tx, fired: Firing[], stored: RowOutcome[]): Promise<Pen
   return pending
 }
 
+/** Hits (or, for temporal types, distinct rules) a window needs at the least to satisfy the correlation. */
+function needed(c: CompiledCorrelation): number {
+  const corr = c.correlation
+  if (corr.type === 'temporal' || corr.type === 'temporal_ordered') return corr.rules.length
+  const b = corr.bounds
+  return b.eq ?? b.gte ?? (b.gt ?? 0) + 1
+}
+
+/**
+ * The groups that could fire: a window that begins at the earliest new hit's window start holds
+ * at least as many hits (and rules) as any window the decision looks at, so a group with fewer
+ * there cannot fire and needs no lock and no scan. Counting stops at what is needed. Hits are
+ * committed before this runs, so of two instances the one that commits last sees them all.
+ */
+async function mayFire(db: Db, pending: Pending[]): Promise<Pending[]> {
+  const temporal = (p: Pending) => p.correlation.correlation.type.startsWith('temporal')
+  const rows = await rowsOf<{ n: number | string; hits: number | string; members: number | string }>(
+    db,
+    sql`SELECT k.n, h.hits, h.members
+        FROM unnest(${textArray(pending.map((p) => p.correlation.model.id))}::text[]::bigint[], ${textArray(pending.map((p) => p.correlation.ruleId))}::text[],
+                    ${textArray(pending.map((p) => p.group))}::text[],
+                    ${textArray(pending.map((p) => new Date(p.from.getTime() - p.correlation.correlation.timespanMs)))}::text[]::timestamptz[],
+                    ${textArray(pending.map((p) => (temporal(p) ? null : needed(p.correlation))))}::text[]::bigint[])
+             WITH ORDINALITY AS k(model_id, rule, group_key, from_at, cap, n)
+        CROSS JOIN LATERAL (
+          SELECT count(*) AS hits, count(DISTINCT member) AS members FROM (
+            SELECT d.member FROM detection_hits d
+            WHERE d.model_id = k.model_id AND d.rule = k.rule AND d.group_key = k.group_key AND d.at >= k.from_at
+            LIMIT k.cap) AS w
+        ) AS h`
+  )
+  return rows
+    .filter((r) => {
+      const p = pending[Number(r.n) - 1]
+      return Number(temporal(p) ? r.members : r.hits) >= needed(p.correlation)
+    })
+    .map((r) => pending[Number(r.n) - 1])
+}
+
 /** Decides the groups a committed chunk touched; returns the firings. */
 export async function decide(db: Db, pending: Pending[]): Promise<Firing[]> {
   const fired: Firing[] = []
@@ -242,7 +281,7 @@ export async function decide(db: Db, pending: Pending[]): Promise<Firing[]> {
       const seen = byKey.get(k)
       if (!seen || p.from < seen.from) byKey.set(k, p)
     }
-    const all = [...byKey.values()]
+    const all = await mayFire(db, [...byKey.values()])
     const next: Pending[] = []
     for (let i = 0; i < all.length; i += GROUPS_PER_TX) {
       const part = all.slice(i, i + GROUPS_PER_TX)

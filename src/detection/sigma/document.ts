@@ -5,6 +5,7 @@ import { parseAllDocuments } from 'yaml'
 import { LEVELS, type Level, type Logsource, type Matcher, type SigmaOptions } from '../types.js'
 import { compileCondition, parseCondition } from './condition.js'
 import { SigmaError } from './problem.js'
+import { conditionNeeds, searchNeeds, union, type Necessity } from './necessity.js'
 import { compileSearch } from './search.js'
 
 interface Meta {
@@ -21,6 +22,8 @@ export interface SigmaRule extends Meta {
   kind: 'rule'
   logsource: Logsource
   match: Matcher
+  /** Literals one of which a matching record holds (src/detection/sigma/necessity.ts), or null. */
+  needs: Necessity
 }
 
 export const CORRELATION_TYPES = ['event_count', 'value_count', 'temporal', 'temporal_ordered'] as const
@@ -117,7 +120,9 @@ function rule(doc: Record<string, unknown>, path: string, options: SigmaOptions)
   const matchers = conditions.map((c) => compileCondition(c, searches))
   // A condition list matches when any of its conditions does.
   const match: Matcher = matchers.length === 1 ? matchers[0] : (r) => matchers.some((x) => x(r))
-  return { ...m, kind: 'rule', logsource, match }
+  const searchNeeded = new Map(names.map((n) => [n, searchNeeds(detection[n])]))
+  const needs = union(conditions.map((c) => conditionNeeds(c, searchNeeded)))
+  return { ...m, kind: 'rule', logsource, match, needs }
 }
 
 const TIMESPAN = /^(\d{1,6})([smhdw])$/

@@ -6,7 +6,8 @@ import { RE2JS } from 're2js'
 import type { FieldSource, Matcher, SigmaOptions } from '../types.js'
 import { SigmaError } from './problem.js'
 import { base64, base64offset, inRange, parseAddress, parseRange, utf16, windash, type Bytes, type Range } from './values.js'
-import { hasWildcards, literalOf, parseSigmaString, stringMatcher, type Mode } from './wildcard.js'
+import { requiredLiteral } from './prefilter.js'
+import { hasWildcards, literalOf, lower, parseSigmaString, stringMatcher, type Mode } from './wildcard.js'
 
 /** Bounds that keep one rule's compiled form small. */
 const MAX_VALUES = 1_000
@@ -189,9 +190,15 @@ function valueTest(raw: Scalar, m: Modifiers, path: string): ValueTest[] {
       } catch (err) {
         throw new SigmaError(path, `the regular expression cannot run in linear time (RE2): ${(err as Error).message}`)
       }
+      // Most texts lack the expression's required literal: they are refused before RE2 runs.
+      const need = requiredLiteral(raw)
+      // U+017F folds to 's' in RE2, not in toLowerCase: texts holding it go to RE2.
+      const longS = need?.includes('s') ?? false
       return [(v) => {
         const t = textOf(v)
-        return t !== undefined && re.matcher(t).find()
+        if (t === undefined) return false
+        if (need !== null && !lower(t).includes(need) && !(longS && t.includes('\u017f'))) return false
+        return re.matcher(t).find()
       }]
     }
     case 'fieldref': {
