@@ -35,7 +35,8 @@ async function snapshot(app: FastifyInstance) {
     incident_alerts: schema.incidentAlerts,
     incident_entities: schema.incidentEntities,
     ingest_keys: schema.ingestKeys,
-    refresh_tokens: schema.refreshTokens
+    refresh_tokens: schema.refreshTokens,
+    models: schema.models
   }
   const out: Record<string, unknown> = {}
   for (const [name, table] of Object.entries(tables)) {
@@ -70,6 +71,9 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
   t.equal(inc.status, 201)
   const keyRes = await inject(app, { method: 'POST', url: '/api/ingest-keys/', headers: auth, payload: { name: 'fuzz' } })
   const ingestAuth = { authorization: `Bearer ${keyRes.body.key}` }
+  const RULE = 'title: t\nlogsource: {product: linux}\ndetection:\n  sel:\n    a: b\n  condition: sel\n'
+  const model = await inject(app, { method: 'POST', url: '/api/models/', headers: auth, payload: { name: 'target', model_type: 'sigma', definition: RULE } })
+  t.equal(model.status, 201)
   // Use the key once, so its last-used time is already set when the snapshot is taken.
   const warm = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: ingestAuth, payload: '{"source":"warm","event_type":"anomaly","severity":"Low","external_id":"w"}' })
   t.equal(warm.status, 200)
@@ -101,7 +105,8 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
     '/api/alerts/': ['severity', 'status', 'event_type', 'created_after', 'created_before'],
     '/api/incidents/': ['severity', 'status', 'assignee'],
     '/api/users/': ['role', 'is_active'],
-    '/api/audit/': ['actor_id', 'created_after', 'created_before']
+    '/api/audit/': ['actor_id', 'created_after', 'created_before'],
+    '/api/models/': ['status', 'model_type', 'is_active']
   }
   for (const [url, filters] of Object.entries(lists)) {
     for (const q of BAD_PAGES) add(`GET ${url}?${q}`, 'validation_failed', { method: 'GET', url: `${url}?${q}` })
@@ -194,7 +199,30 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
   cases.push({ name: 'POST /_bulk malformed action', code: 'malformed_request', method: 'POST', url: '/_bulk', payload: '{"index":\n{"message":"x"}\n', headers: ingestAuth })
   cases.push({ name: 'POST /_bulk unknown action', code: 'malformed_request', method: 'POST', url: '/_bulk', payload: '{"explode":{}}\n{"message":"x"}\n', headers: ingestAuth })
 
-  // 5. URLs Fastify refuses before routing, and routes that do not exist.
+  // 5. Detection models: bad types, definitions Vigil cannot run, dry runs and imports of the wrong shape.
+  const modelBase = { name: 'm', model_type: 'sigma', definition: RULE }
+  const modelCases: [string, Expect, InjectOptions][] = [
+    ['unknown model_type', 'validation_failed', { method: 'POST', url: '/api/models/', payload: { ...modelBase, model_type: 'neural_network' } }],
+    ['definition a number', 'validation_failed', { method: 'POST', url: '/api/models/', payload: { ...modelBase, definition: 12345 } }],
+    ['definition not YAML', 'invalid_definition', { method: 'POST', url: '/api/models/', payload: { ...modelBase, definition: 'title: [' } }],
+    ['definition an injection', 'invalid_definition', { method: 'POST', url: '/api/models/', payload: { ...modelBase, definition: SQLI[1] } }],
+    ['definition a regex RE2 refuses', 'invalid_definition', { method: 'POST', url: '/api/models/', payload: { ...modelBase, definition: RULE.replace('a: b', "a|re: '(a+)+\\1'") } }],
+    ['definition with NUL', 'validation_failed', { method: 'POST', url: '/api/models/', payload: { ...modelBase, definition: RULE + '\u0000' } }],
+    ['name with NUL', 'validation_failed', { method: 'POST', url: '/api/models/', payload: { ...modelBase, name: 'a\u0000b' } }],
+    ['metadata_json not JSON', 'validation_failed', { method: 'POST', url: '/api/models/', payload: { ...modelBase, metadata_json: '{nope' } }],
+    ['anomaly settings unknown', 'invalid_definition', { method: 'POST', url: '/api/models/', payload: { ...modelBase, model_type: 'anomaly_detection', definition: 'bucket: forever' } }],
+    ['PATCH definition not a rule', 'invalid_definition', { method: 'PATCH', url: `/api/models/${model.body.id}/`, payload: { definition: '- a\n- b\n' } }],
+    ['test records not a list', 'validation_failed', { method: 'POST', url: `/api/models/${model.body.id}/test/`, payload: { records: 'x' } }],
+    ['test too many records', 'validation_failed', { method: 'POST', url: `/api/models/${model.body.id}/test/`, payload: { records: Array.from({ length: 1001 }, () => ({})) } }],
+    ['test records of strings', 'validation_failed', { method: 'POST', url: `/api/models/${model.body.id}/test/`, payload: { records: ['a'] } }],
+    ['import as JSON', 'validation_failed', { method: 'POST', url: '/api/models/import', payload: { definition: RULE } }],
+    ['import as XML', 'unsupported_media_type', { method: 'POST', url: '/api/models/import', payload: '<rule/>', headers: { 'content-type': 'application/xml' } }],
+    ['alerts by a model that is no id', 'validation_failed', { method: 'GET', url: "/api/alerts/?model=1'%20OR%201=1" }],
+    ['alerts by a rule id too long', 'validation_failed', { method: 'GET', url: `/api/alerts/?rule_id=${'r'.repeat(300)}` }]
+  ]
+  for (const [name, code, opts] of modelCases) add(`models: ${name}`, code, opts)
+
+  // 6. URLs Fastify refuses before routing, and routes that do not exist.
   add('GET a URL that does not percent-decode', 'malformed_request', { method: 'GET', url: '/api/events/%zz/' })
   add('GET a path parameter over its length limit', 'uri_too_long', { method: 'GET', url: `/api/events/${'1'.repeat(300)}/` })
   add('GET an unknown route', 'not_found', { method: 'GET', url: '/api/nothing-here/' })
