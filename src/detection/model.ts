@@ -4,6 +4,7 @@
 import { parse as parseYaml } from 'yaml'
 import type { Severity } from '../db/schema.js'
 import { LEVELS, type Level, type Logsource, type SigmaOptions } from './types.js'
+import { parseDuration } from './sigma/document.js'
 import { parseSigma, SigmaError, type SigmaCorrelation, type SigmaRule } from './sigma/index.js'
 import type { Baseline } from './training.js'
 
@@ -164,13 +165,10 @@ function compileSigma(ref: ModelRef, definition: string, options: SigmaOptions):
   return { ref, type: 'sigma', rules, correlations, anomaly: null, baseline: null }
 }
 
-const DURATION = /^(\d{1,6})([smhdw])$/
-const UNIT_MS = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000, w: 7 * 86_400_000 }
 
 function duration(v: unknown, path: string, fallback: string, min: number, max: number): number {
-  const m = typeof v === 'string' || v === undefined ? DURATION.exec((v ?? fallback).trim()) : null
-  if (!m) throw new DefinitionError(path, 'a duration is a number and a unit (s, m, h, d, w), like 5m')
-  const ms = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]
+  const ms = typeof v === 'string' || v === undefined ? parseDuration(v ?? fallback) : null
+  if (ms === null) throw new DefinitionError(path, 'a duration is a number and a unit (s, m, h, d, w), like 5m')
   if (ms < min || ms > max) throw new DefinitionError(path, `must be between ${min / 1000}s and ${max / 86_400_000}d`)
   return ms
 }

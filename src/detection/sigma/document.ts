@@ -125,8 +125,14 @@ function rule(doc: Record<string, unknown>, path: string, options: SigmaOptions)
   return { ...m, kind: 'rule', logsource, match, needs }
 }
 
-const TIMESPAN = /^(\d{1,6})([smhdw])$/
+const DURATION = /^(\d{1,6})([smhdw])$/
 const UNIT_MS = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000, w: 7 * 86_400_000 }
+
+/** A Sigma duration (`5m`: a number and one of s, m, h, d, w) in milliseconds, or null. */
+export function parseDuration(text: string): number | null {
+  const m = DURATION.exec(text.trim())
+  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : null
+}
 
 function correlation(doc: Record<string, unknown>, path: string): SigmaCorrelation {
   const m = meta(doc, path)
@@ -146,9 +152,8 @@ function correlation(doc: Record<string, unknown>, path: string): SigmaCorrelati
   if (!Array.isArray(groupBy) || groupBy.some((g) => typeof g !== 'string')) {
     throw new SigmaError(at(cpath, 'group-by'), 'group-by must be a list of field names')
   }
-  const span = typeof c.timespan === 'string' ? TIMESPAN.exec(c.timespan.trim()) : null
-  if (!span) throw new SigmaError(at(cpath, 'timespan'), 'timespan must be a number and a unit (s, m, h, d, w), like 5m')
-  const timespanMs = Number(span[1]) * UNIT_MS[span[2] as keyof typeof UNIT_MS]
+  const timespanMs = typeof c.timespan === 'string' ? parseDuration(c.timespan) : null
+  if (timespanMs === null) throw new SigmaError(at(cpath, 'timespan'), 'timespan must be a number and a unit (s, m, h, d, w), like 5m')
   if (timespanMs <= 0 || timespanMs > MAX_TIMESPAN_MS) throw new SigmaError(at(cpath, 'timespan'), 'timespan must be between 1s and 1w')
 
   const aliases: Record<string, Record<string, string>> = {}
