@@ -25,7 +25,7 @@ export const AlertStatus = StringEnum(ALERT_STATUSES, { description: 'Open, Ackn
 export const IncidentStatus = StringEnum(INCIDENT_STATUSES, {
   description: 'Open, Investigating, Contained, Resolved or Closed'
 })
-export const RoleSchema = StringEnum(ROLES, { description: 'admin, analyst or viewer' })
+export const RoleSchema = StringEnum(ROLES, { description: 'admin, analyst, responder or viewer' })
 export const Source = Type.String({ minLength: 1, maxLength: MAX_SOURCE, pattern: '\\S', description: 'Where the event came from' })
 export const Description = Type.String({ maxLength: MAX_DESCRIPTION })
 

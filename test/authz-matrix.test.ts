@@ -17,6 +17,7 @@ type Caller =
   | 'anonymous'
   | 'viewer'
   | 'analyst'
+  | 'responder'
   | 'admin'
   | 'ingestKey'
   | 'deactivated'
@@ -24,7 +25,7 @@ type Caller =
   | 'tampered'
   | 'refreshAsAccess'
   | 'metricsToken'
-const CALLERS: Caller[] = ['anonymous', 'viewer', 'analyst', 'admin', 'ingestKey', 'deactivated', 'expired', 'tampered', 'refreshAsAccess', 'metricsToken']
+const CALLERS: Caller[] = ['anonymous', 'viewer', 'analyst', 'responder', 'admin', 'ingestKey', 'deactivated', 'expired', 'tampered', 'refreshAsAccess', 'metricsToken']
 /**
  * Callers whose credentials are missing or invalid: always 401 on a protected route. The metrics
  * token is a credential for GET /metrics only.
@@ -44,8 +45,11 @@ interface Row {
   ownCredential?: boolean
 }
 
-const ALL_USERS: Caller[] = ['viewer', 'analyst', 'admin']
+const ALL_USERS: Caller[] = ['viewer', 'analyst', 'responder', 'admin']
+/** Detection models are written by analysts and admins. */
 const WRITERS: Caller[] = ['analyst', 'admin']
+/** Incidents are worked by analysts, responders and admins. */
+const CASEWORKERS: Caller[] = ['analyst', 'responder', 'admin']
 const INGESTERS: Caller[] = ['ingestKey', 'admin']
 
 // METHOD path (as in the OpenAPI document) -> expectation.
@@ -71,16 +75,16 @@ const MATRIX: Record<string, Row> = {
   'POST /api/alerts': { ok: 400, admits: ['admin'] },
   'GET /api/alerts/stats': { ok: 200, admits: ALL_USERS },
   'GET /api/alerts/{id}': { ok: 404, admits: ALL_USERS },
-  'PATCH /api/alerts/{id}': { ok: 400, admits: ['admin'] },
+  'PATCH /api/alerts/{id}': { ok: 400, admits: ['responder', 'admin'] },
   'GET /api/incidents': { ok: 200, admits: ALL_USERS },
-  'POST /api/incidents': { ok: 400, admits: WRITERS },
+  'POST /api/incidents': { ok: 400, admits: CASEWORKERS },
   'GET /api/incidents/{id}': { ok: 404, admits: ALL_USERS },
-  'PATCH /api/incidents/{id}': { ok: 404, admits: WRITERS },
+  'PATCH /api/incidents/{id}': { ok: 404, admits: CASEWORKERS },
   'DELETE /api/incidents/{id}': { ok: 404, admits: ['admin'] },
-  'POST /api/incidents/{id}/alerts': { ok: 400, admits: WRITERS },
-  'DELETE /api/incidents/{id}/alerts/{alert_id}': { ok: 404, admits: WRITERS },
-  'POST /api/incidents/{id}/entities': { ok: 400, admits: WRITERS },
-  'DELETE /api/incidents/{id}/entities/{entity_id}': { ok: 404, admits: WRITERS },
+  'POST /api/incidents/{id}/alerts': { ok: 400, admits: CASEWORKERS },
+  'DELETE /api/incidents/{id}/alerts/{alert_id}': { ok: 404, admits: CASEWORKERS },
+  'POST /api/incidents/{id}/entities': { ok: 400, admits: CASEWORKERS },
+  'DELETE /api/incidents/{id}/entities/{entity_id}': { ok: 404, admits: CASEWORKERS },
   'GET /api/models': { ok: 200, admits: ALL_USERS },
   'POST /api/models': { ok: 400, admits: WRITERS },
   'GET /api/models/{id}': { ok: 404, admits: ALL_USERS },
@@ -140,9 +144,10 @@ const METRICS_TOKEN = randomBytes(24).toString('hex')
 
 t.test('every route x every caller', async (t) => {
   const app = await build(t, { METRICS_TOKEN })
-  const [viewer, analyst, admin, gone] = await Promise.all([
+  const [viewer, analyst, responder, admin, gone] = await Promise.all([
     makeUser(app, 'viewer'),
     makeUser(app, 'analyst'),
+    makeUser(app, 'responder'),
     makeUser(app, 'admin'),
     makeUser(app, 'analyst')
   ])
@@ -164,6 +169,7 @@ t.test('every route x every caller', async (t) => {
     anonymous: {},
     viewer: viewer.auth,
     analyst: analyst.auth,
+    responder: responder.auth,
     admin: admin.auth,
     ingestKey: { authorization: `Bearer ${key.key}` },
     deactivated: gone.auth,

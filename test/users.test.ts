@@ -95,7 +95,7 @@ t.test('listing: envelope, order, filters and search', async (t) => {
 
   const badRole = await list('?role=root')
   t.equal(badRole.status, 400)
-  t.match(badRole.body.detail, /admin, analyst, viewer/)
+  t.match(badRole.body.detail, /admin, analyst, responder, viewer/)
   t.equal((await list('?is_active=maybe')).status, 400)
 })
 

@@ -45,7 +45,7 @@ export const UserCreate = Type.Object(
     username: Username,
     email: Type.Optional(Type.Union([Email, Type.Null()])),
     password: Password,
-    role: Type.Optional(StringEnum(ROLES, { description: 'admin, analyst or viewer (default viewer)' })),
+    role: Type.Optional(StringEnum(ROLES, { description: 'admin, analyst, responder or viewer (default viewer)' })),
     is_active: Type.Optional(Type.Boolean({ description: 'Default true' }))
   },
   {

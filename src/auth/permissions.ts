@@ -46,6 +46,8 @@ export type PrincipalRole = Role | 'ingest-key'
 export const ROLE_PERMISSIONS: Record<PrincipalRole, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
   analyst: new Set<Permission>(['self', 'alerts:read', 'incidents:read', 'incidents:write', 'models:read', 'models:write']),
+  // Triages alerts (their status, so far) and works incidents as analysts do; reads detection models.
+  responder: new Set<Permission>(['self', 'alerts:read', 'alerts:update', 'incidents:read', 'incidents:write', 'models:read']),
   viewer: new Set<Permission>(['self', 'alerts:read', 'incidents:read', 'models:read']),
   'ingest-key': new Set<Permission>(['events:ingest'])
 }

@@ -25,7 +25,7 @@ import type { Detection } from '../detection/types.js'
 export const SEVERITIES = ['Low', 'Medium', 'High', 'Critical'] as const
 export const EVENT_TYPES = ['intrusion', 'malware', 'anomaly'] as const
 export const ALERT_STATUSES = ['Open', 'Acknowledged', 'Resolved'] as const
-export const ROLES = ['admin', 'analyst', 'viewer'] as const
+export const ROLES = ['admin', 'analyst', 'responder', 'viewer'] as const
 export const INCIDENT_STATUSES = ['Open', 'Investigating', 'Contained', 'Resolved', 'Closed'] as const
 export const ENTITY_TYPES = ['ip', 'domain', 'url', 'hostname', 'user', 'file_hash', 'email', 'other'] as const
 export const MODEL_TYPES = ['sigma', 'anomaly_detection'] as const
