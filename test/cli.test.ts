@@ -39,7 +39,7 @@ t.test('user:create', async (t) => {
   t.match(created.out, /created admin 'alice'/)
   t.notMatch(created.out, /a-long-enough-password/, 'the password is never printed')
   t.equal(badRole.code, 2, 'an unknown role is refused before the database is opened')
-  t.match(badRole.out, /--role must be one of admin, analyst, viewer/)
+  t.match(badRole.out, /--role must be one of admin, analyst, responder, viewer/)
 
   if (onPostgres) {
     const [dup, weak] = await Promise.all([cli(['--username', 'ALICE', '--role', 'viewer']), cli(['--username', 'bob'], { VIGIL_PASSWORD: 'short' })])

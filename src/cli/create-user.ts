@@ -48,7 +48,7 @@ async function promptHidden(question: string): Promise<string> {
 const { values } = parseArgs({
   options: { username: { type: 'string' }, email: { type: 'string' }, role: { type: 'string', default: 'admin' } }
 })
-if (!values.username) fail('Usage: npm run user:create -- --username NAME [--role admin|analyst|viewer] [--email EMAIL]')
+if (!values.username) fail('Usage: npm run user:create -- --username NAME [--role admin|analyst|responder|viewer] [--email EMAIL]')
 if (!ROLES.includes(values.role as Role)) fail(`--role must be one of ${ROLES.join(', ')}`)
 
 const config = loadConfig()
