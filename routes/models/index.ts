@@ -4,7 +4,6 @@
 // src/services/models.ts; every instance picks a change up through the database (vigil_models).
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { sigmaPlaceholders } from '../../src/config.js'
 import { described, errors, IdParams, Page, type ErrorDoc } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
 import {
@@ -50,7 +49,7 @@ const TOO_LARGE: ErrorDoc = {
 
 const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // The `expand` placeholders definitions may name, as the detection engine compiles them.
-  const sigma = { placeholders: sigmaPlaceholders(app.config) }
+  const sigma = app.detector.options
   const context = (request: Parameters<typeof actorOf>[0]): ModelContext => ({ actor: actorOf(request), sigma })
   // A definition may be up to 1 MiB: the routes that take one accept bodies that hold it.
   const bodyLimit = Math.max(app.config.BODY_LIMIT, MODEL_BODY_LIMIT)

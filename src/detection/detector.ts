@@ -29,7 +29,8 @@ export class Detector {
 
   constructor(
     private readonly db: Db,
-    private readonly options: SigmaOptions,
+    /** The `expand` placeholders every definition is compiled with (DETECTION_PLACEHOLDERS). */
+    readonly options: SigmaOptions,
     private readonly log: DetectorLog,
     private readonly onDetected: OnDetected = () => {}
   ) {}

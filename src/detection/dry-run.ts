@@ -4,7 +4,7 @@
 import { DetectionEngine } from './engine.js'
 import type { CompiledModel } from './model.js'
 import { recordView } from './record.js'
-import type { Detection } from './types.js'
+import { isMap, type Detection } from './types.js'
 
 export interface DryRunResult {
   index: number
@@ -12,11 +12,6 @@ export interface DryRunResult {
   detections: Detection[]
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
-const messageOf = (r: Record<string, unknown>) => {
-  for (const k of ['description', 'message', 'msg', 'MESSAGE']) if (typeof r[k] === 'string') return r[k] as string
-  return undefined
-}
 
 export function dryRun(model: CompiledModel, records: readonly unknown[]): DryRunResult[] {
   const engine = new DetectionEngine([{ ...model, rules: model.rules.map((r) => ({ ...r, reports: true })) }])
@@ -24,7 +19,8 @@ export function dryRun(model: CompiledModel, records: readonly unknown[]): DryRu
     if (!isMap(record)) return { index, matched: false, detections: [] }
     // As ingestion shows native records: their attributes as top-level fields.
     const seen = isMap(record.attributes) ? { ...record.attributes, ...record } : record
-    const found = engine.evaluate(recordView(seen, { message: messageOf(record) }))
+    // The view finds the message itself (MESSAGE_KEYS, description included).
+    const found = engine.evaluate(recordView(seen))
     const detections = found?.detections ?? []
     return { index, matched: detections.length > 0, detections }
   })

@@ -68,6 +68,8 @@ export const detectionOf = (r: { model: CompiledRule['model'] }, ruleId: string 
 
 const levelRank = (l: Level) => LEVELS.indexOf(l)
 
+const noneFound = (): Found => ({ severity: null, eventType: null, detections: [], hits: [], models: new Set(), counted: [] })
+
 export class DetectionEngine {
   /** Every rule of every model, in order, with the index of what each needs. */
   private readonly rules: CompiledRule[]
@@ -91,10 +93,6 @@ export class DetectionEngine {
     return this.models.length
   }
 
-  get hasCorrelations() {
-    return this.models.some((m) => m.correlations.length > 0)
-  }
-
   /** Runs every applicable rule on one record; null when nothing matched. */
   evaluate(record: FieldSource): Found | null {
     let found: Found | null = null
@@ -105,7 +103,7 @@ export class DetectionEngine {
       const r = this.rules[i]
       // A rule that names no logsource applies to every record: its own is not even derived.
       if ((this.routed[i] && !logsourceApplies(r.rule.logsource, record.logsource)) || !r.rule.match(record)) continue
-      found ??= { severity: null, eventType: null, detections: [], hits: [], models: new Set(), counted: [] }
+      found ??= noneFound()
       found.models.add(r.model.id)
       if (r.reports) {
         found.detections.push(detectionOf(r, r.ruleId, r.rule.title, r.rule.level))
@@ -129,7 +127,7 @@ export class DetectionEngine {
         group = scalarText(record.get(a.groupBy))
         if (group === null) continue
       }
-      found ??= { severity: null, eventType: null, detections: [], hits: [], models: new Set(), counted: [] }
+      found ??= noneFound()
       found.counted.push({ model: m, group })
     }
     return found

@@ -5,7 +5,7 @@
 import { parseAllDocuments } from 'yaml'
 import { compileModel, DefinitionError } from './model.js'
 import { MAX_DOCUMENTS } from './sigma/document.js'
-import type { SigmaOptions } from './types.js'
+import { isMap, type SigmaOptions } from './types.js'
 
 export interface ImportedModel {
   /** The place of the model's first document in the text. */
@@ -23,7 +23,6 @@ export interface ImportError {
   detail: string
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : null)
 
 const METADATA = ['id', 'status', 'author', 'date', 'modified', 'references', 'tags', 'falsepositives', 'level', 'license', 'related']

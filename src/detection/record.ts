@@ -9,7 +9,7 @@ import {
   auditType, intOf, ipOf, looksLikeAudit, MAX_LINE, parseAccessLog, parseAudit, parseAuth, parseSyslogHeader, programBase,
   SHADOW_PROGRAMS, SSHD_PROGRAMS, syslogFacility, syslogSeverity, tagProgram, type Fields
 } from './parsers.js'
-import type { FieldSource, Logsource } from './types.js'
+import { isMap, type FieldSource, type Logsource } from './types.js'
 
 export interface ViewOptions {
   /** The event's message/description text as Vigil mapped it (keywords match it first). */
@@ -19,7 +19,6 @@ export interface ViewOptions {
 }
 
 type Rec = Record<string, unknown>
-const isObject = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 /** The value at a dotted path through nested objects; own properties only (never `constructor`, `__proto__`). */
 function walk(doc: Rec, name: string): unknown {
@@ -28,7 +27,7 @@ function walk(doc: Rec, name: string): unknown {
   for (;;) {
     const dot = name.indexOf('.', start)
     const key = dot < 0 ? name.slice(start) : name.slice(start, dot)
-    if (!isObject(v) || !Object.hasOwn(v, key)) return undefined
+    if (!isMap(v) || !Object.hasOwn(v, key)) return undefined
     v = v[key]
     if (dot < 0) return v
     start = dot + 1
@@ -179,7 +178,7 @@ const LOGSOURCE_KEYS = ['category', 'product', 'service'] as const
 
 /** The non-empty text fields of a logsource-like object, or null when it has none. */
 function logsourceOf(v: unknown): Logsource | null {
-  if (!isObject(v)) return null
+  if (!isMap(v)) return null
   const out: Logsource = {}
   for (const k of LOGSOURCE_KEYS) {
     const x = v[k]
@@ -263,11 +262,11 @@ const AUDIT_TYPE_TEXT = /^(?:[A-Z][A-Z0-9_]{1,31}|\d{4})$/
 /** An auditd record sent as JSON: auditbeat / Filebeat's auditd module, journald's audit transport, or a flat object of auditd fields. */
 function auditFromJson(doc: Rec): Fields | null {
   const auditd = doc.auditd
-  if (isObject(auditd)) {
+  if (isMap(auditd)) {
     const out: Fields = new Map()
     const types: string[] = []
-    const log = isObject(auditd.log) ? auditd.log : undefined
-    const data = isObject(auditd.data) ? auditd.data : undefined
+    const log = isMap(auditd.log) ? auditd.log : undefined
+    const data = isMap(auditd.data) ? auditd.data : undefined
     const mt = auditd.message_type ?? log?.record_type
     if (typeof mt === 'string' && mt !== '') types.push(auditType(mt.toUpperCase()))
     // auditbeat merges an event's records; its EXECVE arguments are process.args (the a0..a3 of
@@ -517,5 +516,5 @@ class RecordView implements FieldSource {
 
 /** What a rule sees of one record (the interface is FieldSource in ./types.ts). */
 export function recordView(doc: Record<string, unknown>, options: ViewOptions = {}): FieldSource {
-  return new RecordView(isObject(doc) ? doc : {}, isObject(options) ? options : {})
+  return new RecordView(isMap(doc) ? doc : {}, isMap(options) ? options : {})
 }

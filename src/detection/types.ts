@@ -46,3 +46,6 @@ export interface Detection {
   observed?: number
   baseline?: { mean: number; stddev: number }
 }
+
+/** A YAML or JSON map (not a list, not null): what Sigma documents, searches and records are. */
+export const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)

@@ -2,7 +2,7 @@
 // Everything a document says is checked here; a rule Vigil cannot run exactly is refused with
 // the place and the reason, never stored to be ignored.
 import { parseAllDocuments } from 'yaml'
-import { LEVELS, type Level, type Logsource, type Matcher, type SigmaOptions } from '../types.js'
+import { isMap, LEVELS, type Level, type Logsource, type Matcher, type SigmaOptions } from '../types.js'
 import { compileCondition, parseCondition } from './condition.js'
 import { SigmaError } from './problem.js'
 import { conditionNeeds, searchNeeds, union, type Necessity } from './necessity.js'
@@ -59,7 +59,6 @@ export type SigmaDocument = SigmaRule | SigmaCorrelation
 export const MAX_DOCUMENTS = 1_000
 export const MAX_TIMESPAN_MS = 7 * 24 * 3600_000
 
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 const at = (base: string, key: string) => (base ? `${base}.${key}` : key)
 
 function str(doc: Record<string, unknown>, key: string, path: string, required = false): string | null {

@@ -7,6 +7,7 @@
 import type { Condition } from './condition.js'
 import { requiredLiteral } from './prefilter.js'
 import { parseSigmaString } from './wildcard.js'
+import { isMap } from '../types.js'
 
 export interface Needed {
   /** null: the keywords (the message texts). */
@@ -21,8 +22,6 @@ export type Necessity = Needed[] | null
 const MIN_LITERAL = 3
 /** Modifiers whose values are not in the field's text as written (or that negate). */
 const OPAQUE = new Set(['neq', 'exists', 'lt', 'lte', 'gt', 'gte', 'cidr', 'fieldref', 'base64', 'base64offset', 'utf16le', 'utf16be', 'utf16', 'wide', 'windash', 'expand'])
-
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 /** The longest literal run of a Sigma string (between wildcards), lower-cased. */
 function longestPiece(value: string): string {

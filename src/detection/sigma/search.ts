@@ -3,7 +3,7 @@
 // matched in the message. Each field's modifiers are checked and applied here, once, so that
 // evaluating a record never parses or decides anything.
 import { RE2JS } from 're2js'
-import type { FieldSource, Matcher, SigmaOptions } from '../types.js'
+import { isMap, type FieldSource, type Matcher, type SigmaOptions } from '../types.js'
 import { SigmaError } from './problem.js'
 import { base64, base64offset, inRange, parseAddress, parseRange, utf16, windash, type Bytes, type Range } from './values.js'
 import { requiredLiteral } from './prefilter.js'
@@ -285,8 +285,6 @@ function mapMatcher(map: Record<string, unknown>, path: string, options: SigmaOp
   const parts = keys.map((key) => fieldMatcher(key, map[key], `${path}.${key}`, options))
   return parts.length === 1 ? parts[0] : (record) => parts.every((p) => p(record))
 }
-
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 /** Compile one named search of a rule's `detection`. */
 export function compileSearch(name: string, search: unknown, path: string, options: SigmaOptions = {}): Matcher {
