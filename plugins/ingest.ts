@@ -195,7 +195,8 @@ async function ingestPlugin(app: FastifyInstance) {
         maxDecompressedBytes: config.INGEST_MAX_DECOMPRESSED_BYTES,
         maxRecords: config.INGEST_MAX_RECORDS,
         batchSize: config.INGEST_BATCH_SIZE,
-        detector: app.detector
+        detector: app.detector,
+        screen: app.alertScreen
       })
     } catch (err) {
       if (err instanceof BodyError) throw new IngestRefused(err.status, err.detail, err.reason)

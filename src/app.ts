@@ -5,10 +5,13 @@ import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance } from 'fastify'
+import alertScreenPlugin from '../plugins/alert-screen.js'
 import authPlugin from '../plugins/auth.js'
+import bulkJobsPlugin from '../plugins/bulk-jobs.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import detectionPlugin from '../plugins/detection.js'
+import suppressionsPlugin from '../plugins/suppressions.js'
 import maintenancePlugin from '../plugins/maintenance.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import ingestPlugin from '../plugins/ingest.js'
@@ -30,6 +33,8 @@ import ingestKeyRoutes from '../routes/ingest-keys/index.js'
 import bulkRoutes from '../routes/ingest/index.js'
 import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
+import suppressionRoutes from '../routes/suppressions/index.js'
+import viewRoutes from '../routes/views/index.js'
 import { serializerCompiler, validatorCompiler } from './compilers.js'
 import type { Config } from './config.js'
 import { HttpError, statusOf, type ErrorCode } from './errors.js'
@@ -165,6 +170,9 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(swaggerPlugin)
   await app.register(metricsPlugin)
   await app.register(detectionPlugin)
+  await app.register(suppressionsPlugin)
+  await app.register(bulkJobsPlugin)
+  await app.register(alertScreenPlugin)
 
   await app.register(tokenRoutes, { prefix: '/api/token' })
   await app.register(authRoutes, { prefix: '/api/auth' })
@@ -173,6 +181,8 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(alertRoutes, { prefix: '/api/alerts' })
   await app.register(incidentRoutes, { prefix: '/api/incidents' })
   await app.register(modelRoutes, { prefix: '/api/models' })
+  await app.register(viewRoutes, { prefix: '/api/views' })
+  await app.register(suppressionRoutes, { prefix: '/api/suppressions' })
   await app.register(auditRoutes, { prefix: '/api/audit' })
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(ingestKeyRoutes, { prefix: '/api/ingest-keys' })

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
+import { FIELD_PATH } from './text.js'
 import { Value } from '@sinclair/typebox/value'
 
 const Int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min })
@@ -76,6 +77,25 @@ export const ConfigSchema = Type.Object({
    * and the alerts' links to incidents (the incidents stay), once every event in them is older.
    */
   RETENTION_DAYS: Int(0),
+  /**
+   * Resolving an alert needs a verdict (400 without one). Off, a resolve without a verdict records
+   * `other`, so the Django original's clients, which resolve with a status alone, keep working.
+   */
+  VERDICT_REQUIRED: Type.Boolean({ default: false }),
+  /**
+   * Fold repeats into one alert: an event whose fingerprint (ALERT_GROUP_BY) matches an alert not
+   * yet resolved adds to it instead of raising its own. Off, every High or Critical event raises
+   * its own alert, as in the Django original. Detection models can turn it on or off for theirs.
+   */
+  ALERT_GROUPING: Type.Boolean({ default: false }),
+  /** The fields of a fingerprint: source, event_type, severity, rule (the matched rules' ids), or record fields by dotted path. */
+  ALERT_GROUP_BY: Type.String({ default: 'source,event_type,rule', minLength: 1, maxLength: 1000 }),
+  /**
+   * Alerts a bulk job changes per transaction: larger batches finish sooner, smaller ones hold
+   * their locks for less time. Bounded so a batch's statements stay within PostgreSQL's limit on
+   * bound parameters.
+   */
+  BULK_JOB_BATCH: Type.Integer({ default: 500, minimum: 1, maximum: 5000 }),
   /** Largest JSON body for ordinary API routes. */
   BODY_LIMIT: Int(1024 * 1024, 1024),
   INGEST_MAX_BODY_BYTES: Int(10 * 1024 * 1024, 1024),
@@ -144,7 +164,19 @@ export function loadConfig(
     throw new ConfigError('Invalid configuration: WORKERS above 1 needs DATABASE_URL (the embedded database belongs to one process)')
   }
   sigmaPlaceholders(config)
+  groupByFields(config)
   return { ...config, JWT_SECRET: resolveJwtSecret(config) }
+}
+
+/** Most fields a fingerprint names (src/services/grouping.ts). */
+export const MAX_GROUP_FIELDS = 10
+
+/** ALERT_GROUP_BY as a list of fields; a bad one stops the start. */
+export function groupByFields(config: Pick<Config, 'ALERT_GROUP_BY'>): string[] {
+  const fields = config.ALERT_GROUP_BY.split(',').map((f) => f.trim()).filter(Boolean)
+  if (fields.length === 0 || fields.length > MAX_GROUP_FIELDS) throw new ConfigError(`Invalid configuration: ALERT_GROUP_BY must name 1 to ${MAX_GROUP_FIELDS} fields`)
+  for (const f of fields) if (!FIELD_PATH.test(f)) throw new ConfigError(`Invalid configuration: ALERT_GROUP_BY '${f}' is not a field name`)
+  return fields
 }
 
 /** The `expand` placeholders: DETECTION_PLACEHOLDERS and the known-bad addresses; a bad value stops the start. */

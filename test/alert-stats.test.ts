@@ -124,3 +124,119 @@ t.test('stats are exact whether hours are counted or not, and right after a chan
   const real = await truth(app, day, to)
   t.equal(res.body.total, Object.values(real.severity).reduce((a, b) => a + b, 0) + 1000, 'closed hours are read from their counts')
 })
+
+/** percentile_cont: linear interpolation between the two values around position p * (n - 1). */
+function percentileCont(values: number[], p: number): number {
+  const v = [...values].sort((a, b) => a - b)
+  const pos = p * (v.length - 1)
+  const lo = Math.floor(pos)
+  const hi = Math.ceil(pos)
+  return v[lo] + (pos - lo) * (v[hi] - v[lo])
+}
+
+t.test('response times: count, mean and p90 of seconds to acknowledge and to resolve, per severity', async (t) => {
+  const app = await build(t)
+  const { admin } = await makeRoles(app)
+  const base = Date.parse('2026-03-02T08:00:00.000Z')
+  // Offsets from base, and seconds from creation to acknowledged_at and resolved_at (null: none).
+  interface Seeded {
+    severity: 'High' | 'Critical'
+    source: string
+    status: 'Open' | 'Acknowledged' | 'Resolved'
+    at: number
+    ack: number | null
+    res: number | null
+  }
+  const seeded: Seeded[] = [
+    { severity: 'High', source: 'fw-1', status: 'Resolved', at: 0, ack: 60, res: 600 },
+    { severity: 'High', source: 'fw-1', status: 'Acknowledged', at: 600, ack: 120, res: null },
+    { severity: 'High', source: 'fw-1', status: 'Resolved', at: 1200, ack: 300, res: 900.25 },
+    // Reopened: acknowledged once, resolved once, Open again.
+    { severity: 'High', source: 'fw-1', status: 'Open', at: 1800, ack: 45, res: null },
+    { severity: 'High', source: 'fw-1', status: 'Open', at: 2400, ack: null, res: null },
+    // Resolved directly: left Open when resolved.
+    { severity: 'High', source: 'ids-2', status: 'Resolved', at: 3600, ack: 30, res: 30 },
+    { severity: 'High', source: 'ids-2', status: 'Acknowledged', at: 4200, ack: 1000, res: null },
+    { severity: 'Critical', source: 'fw-1', status: 'Resolved', at: 7200, ack: 10, res: 200 },
+    { severity: 'Critical', source: 'fw-1', status: 'Acknowledged', at: 7500, ack: 20, res: null },
+    { severity: 'Critical', source: 'ids-2', status: 'Acknowledged', at: 7800, ack: 7.5, res: null },
+    { severity: 'Critical', source: 'ids-2', status: 'Resolved', at: 8100, ack: 3, res: 4000 },
+    // Outside the range: before it, and after it.
+    { severity: 'High', source: 'fw-1', status: 'Resolved', at: -3600, ack: 5, res: 5 },
+    { severity: 'Critical', source: 'fw-1', status: 'Resolved', at: 30_000, ack: 99_999, res: 99_999 }
+  ]
+  for (const a of seeded) {
+    const res = await inject(app, {
+      method: 'POST',
+      url: '/api/events/',
+      headers: admin.auth,
+      payload: { source: a.source, event_type: 'intrusion', severity: a.severity }
+    })
+    t.equal(res.status, 201)
+    const when = (s: number | null) => (s === null ? null : new Date(base + (a.at + s) * 1000).toISOString())
+    const [row] = await rowsOf<{ id: number }>(
+      app.db,
+      sql`update alerts set created_at = ${when(0)}::timestamptz, status = ${a.status},
+                            acknowledged_at = ${when(a.ack)}::timestamptz, resolved_at = ${when(a.res)}::timestamptz
+          where event_id = ${res.body.id} returning id`
+    )
+    t.ok(row, 'the event raised an alert')
+  }
+  const from = new Date(base).toISOString()
+  const to = new Date(base + 6 * 3600_000).toISOString()
+
+  const check = async (filter: { status?: string; source?: string; severity?: string }, what: string) => {
+    const qs = new URLSearchParams({ created_after: from, created_before: to, ...filter })
+    const res = await inject(app, { method: 'GET', url: `/api/alerts/stats/?${qs}`, headers: admin.auth })
+    t.equal(res.status, 200, what)
+    const got = res.body.response_times
+    t.same(Object.keys(got).sort(), ['Critical', 'High', 'Low', 'Medium'], `${what}: every severity`)
+    const within = seeded.filter(
+      (a) =>
+        a.at >= 0 &&
+        a.at <= 6 * 3600 &&
+        (!filter.status || a.status === filter.status) &&
+        (!filter.source || a.source === filter.source) &&
+        (!filter.severity || a.severity === filter.severity)
+    )
+    for (const severity of ['Low', 'Medium', 'High', 'Critical']) {
+      for (const [kind, of] of [
+        ['acknowledge', (a: Seeded) => a.ack],
+        ['resolve', (a: Seeded) => a.res]
+      ] as const) {
+        const values = within.filter((a) => a.severity === severity && of(a) !== null).map((a) => of(a)!)
+        const g = got[severity][kind]
+        t.equal(g.count, values.length, `${what}: ${severity} ${kind} count`)
+        if (values.length === 0) {
+          t.same(g, { count: 0, mean_seconds: null, p90_seconds: null }, `${what}: ${severity} ${kind} none`)
+          continue
+        }
+        const mean = values.reduce((x, y) => x + y, 0) / values.length
+        const p90 = percentileCont(values, 0.9)
+        t.ok(Math.abs(g.mean_seconds - mean) < 1e-6, `${what}: ${severity} ${kind} mean ${g.mean_seconds} = ${mean}`)
+        t.ok(Math.abs(g.p90_seconds - p90) < 1e-6, `${what}: ${severity} ${kind} p90 ${g.p90_seconds} = ${p90}`)
+      }
+    }
+    return got
+  }
+
+  const all = await check({}, 'the range')
+  // Spelled out once, so the expectations above are not only the test's own arithmetic.
+  t.equal(all.High.acknowledge.count, 6, 'High: six alerts left Open, the reopened one included')
+  t.equal(all.High.resolve.count, 3, 'High: three resolved now, not the reopened one')
+  t.equal(all.Critical.resolve.count, 2, 'Critical: the alert after the range is not counted')
+  t.equal(all.High.resolve.mean_seconds, (600 + 900.25 + 30) / 3)
+  t.same(all.Low, { acknowledge: { count: 0, mean_seconds: null, p90_seconds: null }, resolve: { count: 0, mean_seconds: null, p90_seconds: null } })
+  const open = await check({ status: 'Open' }, 'Open only')
+  t.equal(open.High.acknowledge.count, 1, 'the reopened alert counts for acknowledge')
+  t.same(open.High.resolve, { count: 0, mean_seconds: null, p90_seconds: null }, 'and not for resolve')
+  await check({ status: 'Acknowledged' }, 'Acknowledged only')
+  await check({ status: 'Resolved' }, 'Resolved only')
+  const ids = await check({ source: 'ids-2' }, 'one source')
+  t.equal(ids.Critical.acknowledge.count, 2)
+  await check({ source: 'fw-1', severity: 'Critical' }, 'a source and a severity')
+  await check({ source: 'nowhere' }, 'no alert')
+  // Counting hours changes nothing: response times read alerts.
+  await countAll(app)
+  await check({}, 'the range, hours counted')
+})

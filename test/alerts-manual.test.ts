@@ -32,7 +32,10 @@ t.test('manual alerts', async (t) => {
     const r = await raise({ event })
     t.equal(r.status, 201)
     t.match(r.body, { event, status: 'Open', severity: 'Medium', event_type: 'anomaly', source: 'edr-7' })
-    t.same(Object.keys(r.body).sort(), ['created_at', 'detections', 'event', 'event_type', 'id', 'severity', 'source', 'status', 'updated_at'])
+    t.same(Object.keys(r.body).sort(), [
+      'acknowledged_at', 'assignee', 'created_at', 'detections', 'event', 'event_type', 'fingerprint', 'first_seen', 'id', 'last_seen', 'occurrences', 'previous_alert',
+      'reason', 'resolved_at', 'severity', 'source', 'status', 'tags', 'updated_at', 'verdict', 'version'
+    ])
     const got = await call({ method: 'GET', url: `/api/alerts/${r.body.id}/`, headers: roles.viewer.auth })
     t.same(got.body, r.body, 'everyone reads it like any alert')
     const [entry] = await app.db.select().from(auditLog).where(and(eq(auditLog.action, 'alert.created'), eq(auditLog.targetId, String(r.body.id))))

@@ -51,6 +51,8 @@ const WRITERS: Caller[] = ['analyst', 'admin']
 /** Incidents are worked by analysts, responders and admins. */
 const CASEWORKERS: Caller[] = ['analyst', 'responder', 'admin']
 const INGESTERS: Caller[] = ['ingestKey', 'admin']
+/** Alerts are triaged by responders and admins. */
+const TRIAGERS: Caller[] = ['responder', 'admin']
 
 // METHOD path (as in the OpenAPI document) -> expectation.
 const MATRIX: Record<string, Row> = {
@@ -75,7 +77,15 @@ const MATRIX: Record<string, Row> = {
   'POST /api/alerts': { ok: 400, admits: ['admin'] },
   'GET /api/alerts/stats': { ok: 200, admits: ALL_USERS },
   'GET /api/alerts/{id}': { ok: 404, admits: ALL_USERS },
-  'PATCH /api/alerts/{id}': { ok: 400, admits: ['responder', 'admin'] },
+  'PATCH /api/alerts/{id}': { ok: 400, admits: TRIAGERS },
+  'POST /api/alerts/bulk': { ok: 400, admits: TRIAGERS },
+  'GET /api/alerts/bulk': { ok: 200, admits: ALL_USERS },
+  'GET /api/alerts/bulk/{id}': { ok: 404, admits: ALL_USERS },
+  'GET /api/alerts/{id}/history': { ok: 404, admits: ALL_USERS },
+  'GET /api/alerts/{id}/events': { ok: 404, admits: ALL_USERS },
+  'GET /api/alerts/{id}/comments': { ok: 404, admits: ALL_USERS },
+  'POST /api/alerts/{id}/comments': { ok: 400, admits: TRIAGERS },
+  'DELETE /api/alerts/{id}/comments/{comment_id}': { ok: 404, admits: TRIAGERS },
   'GET /api/incidents': { ok: 200, admits: ALL_USERS },
   'POST /api/incidents': { ok: 400, admits: CASEWORKERS },
   'GET /api/incidents/{id}': { ok: 404, admits: ALL_USERS },
@@ -94,6 +104,17 @@ const MATRIX: Record<string, Row> = {
   'POST /api/models/{id}/retrain': { ok: 404, admits: WRITERS },
   'POST /api/models/{id}/test': { ok: 400, admits: WRITERS },
   'POST /api/models/import': { ok: 400, admits: WRITERS },
+  // Saved views: every user has their own; an ingest key has none.
+  'GET /api/views': { ok: 200, admits: ALL_USERS },
+  'POST /api/views': { ok: 400, admits: ALL_USERS },
+  'GET /api/views/{id}': { ok: 404, admits: ALL_USERS },
+  'DELETE /api/views/{id}': { ok: 404, admits: ALL_USERS },
+  // Suppressions: admins only, reading them too.
+  'GET /api/suppressions': { ok: 200, admits: ['admin'] },
+  'POST /api/suppressions': { ok: 400, admits: ['admin'] },
+  'GET /api/suppressions/{id}': { ok: 404, admits: ['admin'] },
+  'PATCH /api/suppressions/{id}': { ok: 404, admits: ['admin'] },
+  'DELETE /api/suppressions/{id}': { ok: 404, admits: ['admin'] },
   'GET /api/audit': { ok: 200, admits: ['admin'] },
   'GET /api/ingest-keys': { ok: 200, admits: ['admin'] },
   'POST /api/ingest-keys': { ok: 400, admits: ['admin'] },

@@ -36,7 +36,12 @@ async function snapshot(app: FastifyInstance) {
     incident_entities: schema.incidentEntities,
     ingest_keys: schema.ingestKeys,
     refresh_tokens: schema.refreshTokens,
-    models: schema.models
+    models: schema.models,
+    alert_comments: schema.alertComments,
+    alert_history: schema.alertHistory,
+    bulk_jobs: schema.bulkJobs,
+    saved_views: schema.savedViews,
+    suppressions: schema.suppressions
   }
   const out: Record<string, unknown> = {}
   for (const [name, table] of Object.entries(tables)) {
@@ -74,6 +79,9 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
   const RULE = 'title: t\nlogsource: {product: linux}\ndetection:\n  sel:\n    a: b\n  condition: sel\n'
   const model = await inject(app, { method: 'POST', url: '/api/models/', headers: auth, payload: { name: 'target', model_type: 'sigma', definition: RULE } })
   t.equal(model.status, 201)
+  const expiresAt = new Date(Date.now() + 30 * 86_400_000).toISOString()
+  const suppression = await inject(app, { method: 'POST', url: '/api/suppressions/', headers: auth, payload: { source: 'fuzz-target', reason: 'r', expires_at: expiresAt } })
+  t.equal(suppression.status, 201)
   // Use the key once, so its last-used time is already set when the snapshot is taken.
   const warm = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: ingestAuth, payload: '{"source":"warm","event_type":"anomaly","severity":"Low","external_id":"w"}' })
   t.equal(warm.status, 200)
@@ -102,11 +110,16 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
   // 2. Bad page numbers and filters on every list.
   const lists: Record<string, string[]> = {
     '/api/events/': ['severity', 'event_type', 'timestamp_after', 'timestamp_before'],
-    '/api/alerts/': ['severity', 'status', 'event_type', 'created_after', 'created_before'],
+    '/api/alerts/': ['severity', 'status', 'event_type', 'created_after', 'created_before', 'verdict', 'assignee', 'unassigned', 'tag'],
     '/api/incidents/': ['severity', 'status', 'assignee'],
     '/api/users/': ['role', 'is_active'],
     '/api/audit/': ['actor_id', 'created_after', 'created_before'],
-    '/api/models/': ['status', 'model_type', 'is_active']
+    '/api/models/': ['status', 'model_type', 'is_active'],
+    [`/api/alerts/${alert.id}/history/`]: [],
+    [`/api/alerts/${alert.id}/comments/`]: [],
+    [`/api/alerts/${alert.id}/events/`]: [],
+    '/api/views/': ['list', 'shared', 'mine'],
+    '/api/suppressions/': ['active', 'owner']
   }
   for (const [url, filters] of Object.entries(lists)) {
     for (const q of BAD_PAGES) add(`GET ${url}?${q}`, 'validation_failed', { method: 'GET', url: `${url}?${q}` })
@@ -125,7 +138,9 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
     ['PUT', `/api/events/${ev.body.id}/`, { source: 'fw', event_type: 'intrusion', severity: 'Low' }, ['event_type', 'severity']],
     ['PATCH', `/api/events/${ev.body.id}/`, { severity: 'Low' }, ['severity']],
     ['POST', '/api/alerts/', { event: ev.body.id }, ['event', 'status']],
-    ['PATCH', `/api/alerts/${alert.id}/`, { status: 'Resolved' }, ['status']],
+    ['PATCH', `/api/alerts/${alert.id}/`, { status: 'Resolved' }, ['status', 'verdict', 'reason', 'assignee', 'add_tags', 'remove_tags']],
+    ['POST', '/api/alerts/bulk/', { ids: [alert.id], set: { status: 'Resolved' } }, ['ids', 'set', 'filter']],
+    ['POST', `/api/alerts/${alert.id}/comments/`, { body: 'note' }, ['body']],
     ['POST', '/api/incidents/', { title: 't', severity: 'Low' }, ['severity', 'status', 'assignee']],
     ['PATCH', `/api/incidents/${inc.body.id}/`, { title: 't' }, ['severity', 'status', 'assignee']],
     ['POST', `/api/incidents/${inc.body.id}/entities/`, { type: 'ip', value: '10.0.0.1' }, ['type', 'value']],
@@ -134,20 +149,28 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
     ['PATCH', `/api/users/${analyst.user.id}/`, { role: 'viewer' }, ['role', 'is_active', 'email']],
     ['POST', '/api/token/', { username: 'x', password: 'y' }, ['username', 'password']],
     ['POST', '/api/token/refresh/', { refresh: 'x' }, ['refresh']],
-    ['POST', '/api/auth/logout', { refresh: 'x' }, ['refresh']]
+    ['POST', '/api/auth/logout', { refresh: 'x' }, ['refresh']],
+    ['POST', '/api/views/', { name: 'v', list: 'alerts', filters: { severity: 'High' } }, ['name', 'list', 'filters', 'shared']],
+    ['POST', '/api/suppressions/', { source: 'scanner', reason: 'r', expires_at: expiresAt }, ['source', 'event_type', 'severity', 'rule_id', 'fields', 'reason', 'owner', 'expires_at', 'resolve_matching']],
+    ['PATCH', `/api/suppressions/${suppression.body.id}/`, { reason: 'r' }, ['reason', 'owner', 'expires_at']]
   ]
   for (const [method, url, base, fields] of bodies) {
     for (const field of fields) {
       const values: unknown[] = [12345, -1, 1.5, true, { nested: 'object' }, ['array'], null, 'x'.repeat(300_000)]
       // Invalid strings go where the value must be an enum, a number or an id; free-text fields
       // take any string by design and are covered by the injection test below.
-      if (!['username', 'password', 'refresh', 'value'].includes(field)) values.push(...SQLI, ...JSONI, ...UNICODE)
-      if (field === 'value') values.push('\u0000', 'a\u0000b', '\ud800', '\u202eexe.txt')
+      const freeText = ['value', 'name', 'reason', 'body', 'source', 'rule_id']
+      if (!['username', 'password', 'refresh', ...freeText].includes(field)) values.push(...SQLI, ...JSONI, ...UNICODE)
+      if (freeText.includes(field)) values.push('\u0000', 'a\u0000b', '\ud800', '\u202eexe.txt')
       for (const v of values) {
         const payload = { ...base, [field]: v }
         // Values the field legitimately takes are not malformed: null unassigns or clears.
-        if (v === null && ['assignee', 'email'].includes(field)) continue
-        if (typeof v === 'boolean' && field === 'is_active') continue
+        if (v === null && ['assignee', 'email', 'reason'].includes(field)) continue
+        if (typeof v === 'boolean' && ['is_active', 'shared'].includes(field)) continue
+        // A list of one tag is a valid list of tags.
+        if (Array.isArray(v) && ['add_tags', 'remove_tags'].includes(field)) continue
+        // An object of one field path and its value is a valid match of fields.
+        if (field === 'fields' && typeof v === 'object' && v !== null && !Array.isArray(v)) continue
         // A 300 KB string is over BODY_LIMIT before it is a bad value; a valid event id that
         // does not exist is not found.
         const code: ErrorCode =

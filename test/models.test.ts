@@ -31,6 +31,8 @@ const FIELDS = [
   'created_by',
   'definition',
   'description',
+  'group_alerts',
+  'group_by',
   'id',
   'is_active',
   'last_matched_at',

@@ -1,15 +1,56 @@
-// /api/alerts: every role reads alerts; creating one by hand and status changes are the admin's
-// and are audited (src/services/alerts.ts).
+// /api/alerts: every role reads alerts; raising one by hand is the admin's; triage (status with
+// verdict, assignee, tags, comments, bulk changes) is for responders and admins
+// (src/services/triage.ts). Every change is audited or in the alert's history, or both.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { described, errors, IdParams, Page } from '../../src/schemas.js'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { described, errors, IdParams, Page, PageQuery } from '../../src/schemas.js'
 import { actorOf } from '../../src/services/actor.js'
+import { addComment, deleteComment, listComments } from '../../src/services/alert-comments.js'
+import { listHistory } from '../../src/services/alert-history.js'
 import { alertStats, MAX_STATS_BUCKETS } from '../../src/services/alert-stats.js'
-import { getAlert, listAlerts, raiseByHand, updateAlert } from '../../src/services/alerts.js'
-import { AlertCreate, AlertOut, AlertPatch, AlertQuery, AlertStats, AlertStatsQuery } from './schema.js'
+import { getAlert, listAlerts, raiseByHand, type AlertFilter } from '../../src/services/alerts.js'
+import { listAlertEvents } from '../../src/services/events.js'
+import { EventOut } from '../events/schema.js'
+import { createBulkJob, getBulkJob, listBulkJobs } from '../../src/services/bulk-jobs.js'
+import { MAX_BULK_IDS, triageAlert, triageMany } from '../../src/services/triage.js'
+import { badRequest } from '../../src/errors.js'
+import { Type } from '@sinclair/typebox'
+import { AlertCreate, AlertOut, AlertPatch, AlertQuery, AlertStats, AlertStatsQuery, BulkBody, BulkJobOut, BulkResult, CommentCreate, CommentOut, CommentParams, HistoryOut } from './schema.js'
 
 const tags = ['alerts']
 
+/** An alert's ETag: its version, as a strong validator. */
+const etag = (version: number) => `"${version}"`
+
+/** The versions an If-Match names (`*`: any, so none to compare); a tag that is no version matches none. */
+function ifMatch(request: FastifyRequest): number[] | undefined {
+  const header = request.headers['if-match']
+  if (header === undefined) return undefined
+  const values = header.split(',').map((v) => v.trim())
+  if (values.includes('*')) return undefined
+  return values.flatMap((v) => (/^"[1-9][0-9]{0,9}"$/.test(v) ? [Number(v.slice(1, -1))] : []))
+}
+
+/** A reply with one alert carries its ETag. */
+function withEtag<T extends { version: number }>(reply: FastifyReply, alert: T): T {
+  reply.header('etag', etag(alert.version))
+  return alert
+}
+
+/** The list's filters with `assignee=me` made the caller's id. */
+function filtersOf<Q extends { assignee?: string }>(request: FastifyRequest, q: Q): Omit<Q, 'assignee'> & Pick<AlertFilter, 'assignee'> {
+  const p = request.principal
+  const me = p?.kind === 'user' ? p.id : undefined
+  return { ...q, assignee: q.assignee === undefined ? undefined : q.assignee === 'me' ? me : Number(q.assignee) }
+}
+
+const PRECONDITION = {
+  412: { description: 'If-Match names a version the alert is no longer at: nothing changed', code: 'precondition_failed' as const, detail: 'Alert 7 is at version 4; it changed since it was read.' }
+}
+
 const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const rules = { verdictRequired: app.config.VERDICT_REQUIRED }
+
   app.get('/', {
     config: { permission: 'alerts:read' },
     schema: {
@@ -19,7 +60,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: AlertQuery,
       response: { 200: Page(AlertOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listAlerts(app.db, request.query, request)
+    handler: (request) => listAlerts(app.db, filtersOf(request, request.query), request)
   })
 
   app.post('/', {
@@ -49,7 +90,8 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'Counts of the alerts created in a time range (default: the last 24 hours) by severity, status, event type and source, ' +
         `and a histogram by minute, hour or day (at most ${MAX_STATS_BUCKETS} buckets), for dashboards. ` +
-        'The list filters apply, e.g. `?status=Open&bucket=day&created_after=2026-11-01`.',
+        'The list filters apply, e.g. `?status=Open&bucket=day&created_after=2026-11-01`. ' +
+        'Per severity, `response_times` gives the count, mean and 90th percentile of the seconds from creation to acknowledgement and to resolution.',
       querystring: AlertStatsQuery,
       response: { 200: AlertStats, ...errors(400, 401, 403) }
     },
@@ -61,24 +103,155 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Get an alert',
-      description: 'One alert by id; `event` is the id of the event that raised it.',
+      description: 'One alert by id; `event` is the id of the event that raised it. The `ETag` header carries its version, for `If-Match` on a change.',
       params: IdParams,
       response: { 200: AlertOut, ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => getAlert(app.db, request.params.id)
+    handler: async (request, reply) => withEtag(reply, await getAlert(app.db, request.params.id))
   })
 
   app.patch('/:id', {
     config: { permission: 'alerts:update' },
     schema: {
       tags,
-      summary: "Change an alert's status",
-      description: 'Open, Acknowledged or Resolved. Recorded in the audit trail.',
+      summary: 'Triage an alert',
+      description:
+        'Status, verdict, assignee and tags, in one change. Transitions: Open -> Acknowledged -> Resolved, Open -> Resolved, Acknowledged -> Open, ' +
+        'Resolved -> Open (a reopen: needs a `reason`, clears the verdict); any other is 409 naming the allowed ones. Resolving records a `verdict` ' +
+        (app.config.VERDICT_REQUIRED ? '(required) ' : '(`other` when none is given) ') +
+        'and an optional `reason`. With `If-Match: "<version>"` (the ETag of a GET) the change applies only if the alert is still at that version, else 412 and nothing changes; ' +
+        'without it the change applies. The status change is in the audit trail; every change is in the alert\'s history.',
       params: IdParams,
       body: AlertPatch,
-      response: { 200: AlertOut, ...errors(400, 401, 403, 404, 415) }
+      response: {
+        200: AlertOut,
+        ...errors(400, 401, 403, 404, 415, {
+          409: { description: 'A transition that is not allowed', code: 'conflict', detail: 'An alert that is Resolved cannot become Acknowledged; it can become Open.', errors: { status: ['An alert that is Resolved cannot become Acknowledged; it can become Open.'] } },
+          ...PRECONDITION
+        })
+      }
     },
-    handler: (request) => updateAlert(app.db, actorOf(request), request.params.id, request.body)
+    handler: async (request, reply) => withEtag(reply, await triageAlert(app.db, actorOf(request), request.params.id, request.body, rules, ifMatch(request)))
+  })
+
+  app.post('/bulk', {
+    config: { permission: 'alerts:update' },
+    schema: {
+      tags,
+      summary: 'Triage many alerts at once',
+      description:
+        `The same change (\`set\`, as a PATCH body) to many alerts. By \`ids\` (at most ${MAX_BULK_IDS}, each alone or with the version it was read at): ` +
+        'one transaction, answered at once (200) with a result per id: updated, unchanged, skipped (with why: a transition not allowed, a version that moved, ...) or not_found. ' +
+        'By `filter` (the list\'s filters): a job (202, `Location` its URL) for every alert matching when it is asked for, at any number; alerts raised later are untouched. ' +
+        'It survives restarts without applying anything twice; `GET /api/alerts/bulk/{id}/` shows its counts. Each alert changed is in its history and, for a status, the audit trail.',
+      body: BulkBody,
+      response: { 200: BulkResult, 202: described(BulkJobOut, 'The job, started'), ...errors(400, 401, 403, 409, 413, 415) }
+    },
+    handler: async (request, reply) => {
+      const { ids, filter, set } = request.body
+      if ((ids === undefined) === (filter === undefined)) throw badRequest('Give either ids or filter.', 'non_field_errors')
+      if (filter) {
+        const job = await createBulkJob(app.db, actorOf(request), filtersOf(request, filter), set)
+        void app.runBulkJobs()
+        return reply.code(202).header('location', `/api/alerts/bulk/${job.id}/`).send(job)
+      }
+      const targets = ids!.map((t) => (typeof t === 'number' ? { id: t } : { id: t.id, versions: [t.version] }))
+      const results = await triageMany(app.db, actorOf(request), targets, set, rules)
+      const n = (r: string) => results.filter((x) => x.result === r).length
+      return { results, updated: n('updated'), unchanged: n('unchanged'), skipped: n('skipped'), not_found: n('not_found') }
+    }
+  })
+
+  app.get('/bulk', {
+    config: { permission: 'alerts:read' },
+    schema: {
+      tags,
+      summary: 'Bulk jobs',
+      description: 'The 100 newest, newest first.',
+      response: { 200: described(Type.Array(BulkJobOut, { examples: [BulkJobOut.examples] }), 'The newest jobs'), ...errors(401, 403) }
+    },
+    handler: () => listBulkJobs(app.db)
+  })
+
+  app.get('/bulk/:id', {
+    config: { permission: 'alerts:read' },
+    schema: {
+      tags,
+      summary: 'A bulk job',
+      description: 'Its state and counts: matched (fixed when it started), updated, skipped by why, failed.',
+      params: IdParams,
+      response: { 200: BulkJobOut, ...errors(400, 401, 403, 404) }
+    },
+    handler: (request) => getBulkJob(app.db, request.params.id)
+  })
+
+  app.get('/:id/history', {
+    config: { permission: 'alerts:read' },
+    schema: {
+      tags,
+      summary: "An alert's history",
+      description: 'Every change, newest first, with who made it, when, and the fields before and after: the raise, status, verdict, assignee, tags, comments, links to incidents.',
+      params: IdParams,
+      querystring: Type.Object(PageQuery),
+      response: { 200: Page(HistoryOut), ...errors(400, 401, 403, 404) }
+    },
+    handler: (request) => listHistory(app.db, request.params.id, request.query, request)
+  })
+
+  app.get('/:id/events', {
+    config: { permission: 'alerts:read' },
+    schema: {
+      tags,
+      summary: 'The events of an alert',
+      description: 'Newest first: every event a grouped alert stands for, or the one event of an alert that was not grouped.',
+      params: IdParams,
+      querystring: Type.Object(PageQuery),
+      response: { 200: Page(EventOut), ...errors(400, 401, 403, 404) }
+    },
+    handler: (request) => listAlertEvents(app.db, request.params.id, request.query, request)
+  })
+
+  app.get('/:id/comments', {
+    config: { permission: 'alerts:read' },
+    schema: {
+      tags,
+      summary: "An alert's comments",
+      description: 'Newest first.',
+      params: IdParams,
+      querystring: Type.Object(PageQuery),
+      response: { 200: Page(CommentOut), ...errors(400, 401, 403, 404) }
+    },
+    handler: (request) => listComments(app.db, request.params.id, request.query, request)
+  })
+
+  app.post('/:id/comments', {
+    config: { permission: 'alerts:update' },
+    schema: {
+      tags,
+      summary: 'Comment on an alert',
+      description: "In the alert's history too. An alert takes a bounded number of comments (409 beyond).",
+      params: IdParams,
+      body: CommentCreate,
+      response: { 201: described(CommentOut, 'The comment'), ...errors(400, 401, 403, 404, 409, 413, 415) }
+    },
+    handler: async (request, reply) => reply.code(201).send(await addComment(app.db, actorOf(request), request.params.id, request.body.body))
+  })
+
+  app.delete('/:id/comments/:comment_id', {
+    config: { permission: 'alerts:update' },
+    schema: {
+      tags,
+      summary: 'Delete a comment',
+      description: "Its author may, and an admin. The alert's history keeps what it said.",
+      params: CommentParams,
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 401, 403, 404) }
+    },
+    handler: async (request, reply) => {
+      const p = request.principal
+      const admin = p?.kind === 'user' && p.role === 'admin'
+      await deleteComment(app.db, actorOf(request), request.params.id, request.params.comment_id, admin)
+      return reply.code(204).send(null)
+    }
   })
 }
 

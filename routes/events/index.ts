@@ -39,7 +39,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: EventBody,
       response: { 201: EventOut, ...errors(400, 401, 403, 413, 415, { 409: DUPLICATE }) }
     },
-    handler: async (request, reply) => reply.code(201).send(await createEvent(app.database, request.body, maxAttributesBytes, app.detector))
+    handler: async (request, reply) => reply.code(201).send(await createEvent(app.database, request.body, maxAttributesBytes, app.detector, app.alertScreen))
   })
 
   app.get('/:id', {

@@ -39,6 +39,7 @@ export const EventOut = Type.Object(
     external_id: Type.Union([Type.String(), Type.Null()]),
     attributes: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
     detections: Detections,
+    suppression: Type.Union([Type.Integer(), Type.Null()], { description: 'The suppression that matched when the event was stored: it raised no alert' }),
     updated_at: Timestamp
   },
   {
@@ -55,6 +56,7 @@ export const EventOut = Type.Object(
         external_id: null,
         attributes: null,
         detections: null,
+        suppression: null,
         updated_at: '2026-11-24T10:00:00.000Z'
       }
     ]

@@ -2,6 +2,8 @@
 // is the allow-list of what leaves the server (never the learned baseline or the training lease).
 // Definitions are checked by compiling them (src/services/models.ts) after the schema has
 // checked their shape.
+import { MAX_GROUP_FIELDS } from '../../src/config.js'
+import { FIELD_PATH } from '../../src/text.js'
 import { Type } from '@sinclair/typebox'
 import { MODEL_STATUSES, MODEL_TYPES } from '../../src/db/schema.js'
 import { MAX_DESCRIPTION, namedExamples, PageQuery, StringEnum, Timestamp } from '../../src/schemas.js'
@@ -65,8 +67,19 @@ min_count: 10
 level: high
 `
 
+const GroupAlerts = Type.Union([Type.Boolean(), Type.Null()], {
+  title: 'Alert grouping',
+  description: 'Group the repeats of the alerts it raises or matches into one alert: true or false, or null to follow ALERT_GROUPING'
+})
+const GroupBy = Type.Union(
+  [Type.Array(Type.String({ pattern: FIELD_PATH.source, maxLength: 128 }), { minItems: 1, maxItems: MAX_GROUP_FIELDS, uniqueItems: true }), Type.Null()],
+  { title: 'Fingerprint fields', description: 'The fields its alerts are grouped by (source, event_type, severity, rule, or record fields by dotted path), or null for ALERT_GROUP_BY' }
+)
+
 const fields = {
   name: Name,
+  group_alerts: Type.Optional(GroupAlerts),
+  group_by: Type.Optional(GroupBy),
   version: Type.Optional(Version),
   description: Type.Optional(Description),
   model_type: ModelTypeSchema,
@@ -106,13 +119,16 @@ export const ModelPatch = Type.Object(
     status: Type.Optional(Status),
     is_active: Type.Optional(IsActive),
     metadata_json: Type.Optional(MetadataJson),
-    definition: Type.Optional(Definition)
+    definition: Type.Optional(Definition),
+    group_alerts: Type.Optional(GroupAlerts),
+    group_by: Type.Optional(GroupBy)
   },
   {
     additionalProperties: false,
     ...namedExamples({
       disable: { summary: 'Turn it off', value: { is_active: false } },
       deprecate: { summary: 'Deprecate it', value: { status: 'deprecated' } },
+      group: { summary: 'Group its alerts by source address', value: { group_alerts: true, group_by: ['rule', 'source.ip'] } },
       version: { summary: 'A new version of its definition', value: { version: '1.1.0', definition: SIGMA_RULE.replace('level: medium', 'level: high') } }
     })
   }
@@ -134,6 +150,8 @@ const modelExample = {
   is_active: true,
   metadata_json: '{"owner": "soc"}',
   definition: SIGMA_RULE,
+  group_alerts: null,
+  group_by: null,
   matches: 12,
   last_matched_at: '2026-11-24T10:20:00.000Z',
   trained_at: null,
@@ -154,6 +172,8 @@ export const ModelOut = Type.Object(
     is_active: Type.Boolean(),
     metadata_json: Type.Union([Type.String(), Type.Null()], { title: 'Metadata (JSON text)' }),
     definition: Type.String(),
+    group_alerts: GroupAlerts,
+    group_by: GroupBy,
     matches: Type.Integer({ description: 'Events it matched (written every second)' }),
     last_matched_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { title: 'Last matched at' }),
     trained_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { title: 'Trained at', description: 'When its baseline was last learned (anomaly_detection)' }),

@@ -15,6 +15,7 @@ export const PERMISSIONS = [
   'incidents:delete',
   'models:read',
   'models:write',
+  'suppressions:write',
   'users:manage',
   'ingest-keys:manage',
   'audit:read'
@@ -35,6 +36,7 @@ export const PERMISSION_ACTIONS: Record<Permission, string> = {
   'incidents:delete': 'delete incidents',
   'models:read': 'read detection models',
   'models:write': 'create, change, retrain or delete detection models',
+  'suppressions:write': 'read, create, change or end suppressions',
   'users:manage': 'manage users',
   'ingest-keys:manage': 'manage ingest keys',
   'audit:read': 'read the audit trail'

@@ -35,3 +35,21 @@ export const modelChanges = defineChannel<ModelChange>('vigil_models', {
     return /^\d+$/.test(text) && Number.isSafeInteger(id) ? id : '*'
   }
 })
+
+/** Which suppressions changed: a suppression's id, or '*' for any of them. */
+export type SuppressionChange = number | '*'
+
+/**
+ * A suppression changed (drizzle/0010_triage.sql announces every INSERT and DELETE, and every
+ * UPDATE of anything but the hit counters hits and last_hit_at, with the row's id; a TRUNCATE with
+ * '*'), so the suppressions ingestion matches must be read again (plugins/suppressions.ts). Hit
+ * counter updates are not announced: they are written every second. A payload that is not an id
+ * means "any suppression".
+ */
+export const suppressionChanges = defineChannel<SuppressionChange>('vigil_suppressions', {
+  format: (change) => String(change),
+  parse: (text) => {
+    const id = Number(text)
+    return /^\d+$/.test(text) && Number.isSafeInteger(id) ? id : '*'
+  }
+})

@@ -30,6 +30,11 @@ export const INCIDENT_STATUSES = ['Open', 'Investigating', 'Contained', 'Resolve
 export const ENTITY_TYPES = ['ip', 'domain', 'url', 'hostname', 'user', 'file_hash', 'email', 'other'] as const
 export const MODEL_TYPES = ['sigma', 'anomaly_detection'] as const
 export const MODEL_STATUSES = ['training', 'ready', 'failed', 'deprecated'] as const
+/** What a resolved alert turned out to be (src/services/triage.ts). */
+export const VERDICTS = ['true_positive', 'benign_positive', 'false_positive', 'duplicate', 'other'] as const
+export const BULK_JOB_STATES = ['pending', 'running', 'done'] as const
+/** The lists a saved view can filter. */
+export const VIEW_LISTS = ['alerts', 'events', 'incidents'] as const
 
 export type Severity = (typeof SEVERITIES)[number]
 export type EventType = (typeof EVENT_TYPES)[number]
@@ -39,6 +44,9 @@ export type IncidentStatus = (typeof INCIDENT_STATUSES)[number]
 export type EntityType = (typeof ENTITY_TYPES)[number]
 export type ModelType = (typeof MODEL_TYPES)[number]
 export type ModelStatus = (typeof MODEL_STATUSES)[number]
+export type Verdict = (typeof VERDICTS)[number]
+export type BulkJobState = (typeof BULK_JOB_STATES)[number]
+export type ViewList = (typeof VIEW_LISTS)[number]
 
 export const severityEnum = pgEnum('severity', SEVERITIES)
 export const eventTypeEnum = pgEnum('event_type', EVENT_TYPES)
@@ -48,6 +56,9 @@ export const incidentStatusEnum = pgEnum('incident_status', INCIDENT_STATUSES)
 export const entityTypeEnum = pgEnum('entity_type', ENTITY_TYPES)
 export const modelTypeEnum = pgEnum('model_type', MODEL_TYPES)
 export const modelStatusEnum = pgEnum('model_status', MODEL_STATUSES)
+export const verdictEnum = pgEnum('alert_verdict', VERDICTS)
+export const bulkJobStateEnum = pgEnum('bulk_job_state', BULK_JOB_STATES)
+export const viewListEnum = pgEnum('view_list', VIEW_LISTS)
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
@@ -99,6 +110,9 @@ export const events = pgTable(
     attributes: jsonb('attributes').$type<Record<string, unknown>>(),
     // What the detection models found in the event when it was stored (src/detection), or null.
     detections: jsonb('detections').$type<Detection[]>(),
+    // The suppression that matched the event when it was stored: it raised no alert
+    // (src/services/suppressions.ts). Suppressions are never deleted, only ended, so this stays valid.
+    suppressionId: bigint('suppression_id', { mode: 'number' }),
     // When the event was last changed through the API (its storage time until then): what
     // clients that sync changes filter on (updated_since).
     updatedAt: updatedAt()
@@ -149,6 +163,28 @@ export const alerts = pgTable(
     source: varchar('source', { length: 255 }).notNull(),
     // The event's detections, copied so alerts can be found by model or rule (`@>`, the GIN index).
     detections: jsonb('detections').$type<Detection[]>(),
+    // Triage (src/services/triage.ts). The assignee, and what a resolved alert turned out to be.
+    assigneeId: bigint('assignee_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    verdict: verdictEnum('verdict'),
+    reason: text('reason'),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    // The first time the alert left Open (time to acknowledge), and when it was last resolved
+    // (time to resolve; cleared by a reopen).
+    acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true, mode: 'date' }),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true, mode: 'date' }),
+    // Raised by hand by this user; null when the policy raised it.
+    raisedById: bigint('raised_by_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    // One more on every change: the ETag, and what If-Match compares.
+    version: integer('version').notNull().default(1),
+    // Grouping (src/services/grouping.ts): the repeats' fingerprint, how many events the alert
+    // stands for, the first and last one's storage time (null, like the fingerprint, for an alert
+    // that was not grouped: its one event is its creation), and the resolved alert of the same
+    // fingerprint it follows.
+    fingerprint: varchar('fingerprint', { length: 64 }),
+    occurrences: integer('occurrences').notNull().default(1),
+    firstSeen: timestamp('first_seen', { withTimezone: true, mode: 'date' }),
+    lastSeen: timestamp('last_seen', { withTimezone: true, mode: 'date' }),
+    previousAlertId: bigint('previous_alert_id', { mode: 'number' }),
     createdAt: createdAt(),
     updatedAt: updatedAt()
   },
@@ -165,7 +201,165 @@ export const alerts = pgTable(
     index('alerts_source_created_at_id_idx').on(t.source, t.createdAt.desc(), t.id.desc()),
     // With updated_since, a list is newest change first (src/services/alerts.ts alertList).
     index('alerts_updated_at_id_idx').on(t.updatedAt.desc(), t.id.desc()),
-    index('alerts_detections_idx').using('gin', t.detections.op('jsonb_path_ops'))
+    index('alerts_detections_idx').using('gin', t.detections.op('jsonb_path_ops')),
+    // At most one alert not yet resolved per fingerprint: what repeats fold into, even when
+    // ingest statements race; and the latest resolved one, that a new alert follows.
+    uniqueIndex('alerts_open_fingerprint_idx').on(t.fingerprint).where(sql`${t.fingerprint} is not null and ${t.status} <> 'Resolved'`),
+    index('alerts_fingerprint_id_idx').on(t.fingerprint, t.id.desc()).where(sql`${t.fingerprint} is not null`),
+    // The triage queue: mine, someone's, and nobody's (a btree finds `is null` too); by tag (`@>`).
+    index('alerts_assignee_created_at_id_idx').on(t.assigneeId, t.createdAt.desc(), t.id.desc()),
+    index('alerts_tags_idx').using('gin', t.tags)
+  ]
+)
+
+/**
+ * The events a grouped alert stands for, its first included (GET /api/alerts/{id}/events/). Only
+ * grouped alerts have rows: an alert of one event names it in event_id. Written by the ingest
+ * statement with the events; removed with the events by retention.
+ */
+export const alertEvents = pgTable(
+  'alert_events',
+  {
+    alertId: bigint('alert_id', { mode: 'number' })
+      .notNull()
+      .references(() => alerts.id, { onDelete: 'cascade' }),
+    eventId: bigint('event_id', { mode: 'number' }).notNull(),
+    eventTimestamp: timestamp('event_timestamp', { withTimezone: true, mode: 'date' }).notNull()
+  },
+  (t) => [
+    primaryKey({ columns: [t.alertId, t.eventId] }),
+    foreignKey({ name: 'alert_events_event_fk', columns: [t.eventId, t.eventTimestamp], foreignColumns: [events.id, events.timestamp] }).onDelete('cascade'),
+    index('alert_events_event_timestamp_idx').using('brin', t.eventTimestamp)
+  ]
+)
+
+/**
+ * Exceptions that expire (/api/suppressions/, admin): an event matching one is stored, flagged
+ * with it (events.suppression_id), and raises no alert. Ended, never deleted, so every flag keeps
+ * naming its suppression.
+ */
+export const suppressions = pgTable(
+  'suppressions',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    // The match: every condition given must hold; at least one is given.
+    source: varchar('source', { length: 255 }),
+    eventType: eventTypeEnum('event_type'),
+    severity: severityEnum('severity'),
+    ruleId: varchar('rule_id', { length: 255 }),
+    // Field path -> value, compared as text with the event's field (src/detection/record.ts).
+    fields: jsonb('fields').$type<Record<string, string>>().notNull().default({}),
+    reason: text('reason').notNull(),
+    ownerId: bigint('owner_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    hits: bigint('hits', { mode: 'number' }).notNull().default(0),
+    lastHitAt: timestamp('last_hit_at', { withTimezone: true, mode: 'date' }),
+    createdById: bigint('created_by_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [index('suppressions_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()), index('suppressions_expires_at_idx').on(t.expiresAt)]
+)
+
+/** Analysts' notes on an alert. */
+export const alertComments = pgTable(
+  'alert_comments',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    alertId: bigint('alert_id', { mode: 'number' })
+      .notNull()
+      .references(() => alerts.id, { onDelete: 'cascade' }),
+    authorId: bigint('author_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    // Kept as text too, so a comment still names its author after the user is deleted.
+    author: varchar('author', { length: 255 }),
+    body: text('body').notNull(),
+    createdAt: createdAt()
+  },
+  (t) => [index('alert_comments_alert_created_at_id_idx').on(t.alertId, t.createdAt.desc(), t.id.desc())]
+)
+
+/**
+ * Every change to an alert, with who, when, before and after (GET /api/alerts/{id}/history/).
+ * Written in the transaction of the change (src/services/alert-history.ts). An alert the policy
+ * raised has no row for its raise: the alert row itself records it, and the history shows it.
+ */
+export const alertHistory = pgTable(
+  'alert_history',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    alertId: bigint('alert_id', { mode: 'number' })
+      .notNull()
+      .references(() => alerts.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+    actorId: bigint('actor_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    actor: varchar('actor', { length: 255 }),
+    action: varchar('action', { length: 32 }).notNull(),
+    before: jsonb('before'),
+    after: jsonb('after')
+  },
+  (t) => [index('alert_history_alert_created_at_id_idx').on(t.alertId, t.createdAt.desc(), t.id.desc())]
+)
+
+/**
+ * A bulk change by filter (src/services/bulk-jobs.ts). The set of alerts is fixed when the job
+ * starts (bulk_job_items); each batch deletes its items in the transaction that changes their
+ * alerts, so a job resumed after a restart applies nothing twice.
+ */
+export const bulkJobs = pgTable(
+  'bulk_jobs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    createdById: bigint('created_by_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    createdBy: varchar('created_by', { length: 255 }),
+    state: bulkJobStateEnum('state').notNull().default('pending'),
+    filter: jsonb('filter').notNull(),
+    change: jsonb('change').notNull(),
+    // Alerts created after the job was asked for are not in its set.
+    maxAlertId: bigint('max_alert_id', { mode: 'number' }).notNull(),
+    matched: bigint('matched', { mode: 'number' }).notNull().default(0),
+    updated: bigint('updated', { mode: 'number' }).notNull().default(0),
+    // Skipped alerts by why (e.g. {"transition_not_allowed": 3, "version_moved": 1}).
+    skipped: jsonb('skipped').$type<Record<string, number>>().notNull().default({}),
+    failed: bigint('failed', { mode: 'number' }).notNull().default(0),
+    error: text('error'),
+    createdAt: createdAt(),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' })
+  },
+  (t) => [index('bulk_jobs_state_idx').on(t.state).where(sql`${t.state} <> 'done'`), index('bulk_jobs_created_at_id_idx').on(t.createdAt.desc(), t.id.desc())]
+)
+
+export const bulkJobItems = pgTable(
+  'bulk_job_items',
+  {
+    jobId: bigint('job_id', { mode: 'number' })
+      .notNull()
+      .references(() => bulkJobs.id, { onDelete: 'cascade' }),
+    alertId: bigint('alert_id', { mode: 'number' }).notNull(),
+    // The alert's version when the set was fixed: an alert changed since is skipped.
+    version: integer('version').notNull()
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.alertId] })]
+)
+
+/** A user's named list filters (GET/POST/DELETE /api/views/), optionally shared with everyone. */
+export const savedViews = pgTable(
+  'saved_views',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    ownerId: bigint('owner_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: varchar('name', { length: 100 }).notNull(),
+    list: viewListEnum('list').notNull().default('alerts'),
+    filters: jsonb('filters').$type<Record<string, string | number | boolean>>().notNull(),
+    shared: boolean('shared').notNull().default(false),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    uniqueIndex('saved_views_owner_name_idx').on(t.ownerId, sql`lower(${t.name})`),
+    index('saved_views_shared_idx').on(t.createdAt.desc(), t.id.desc()).where(sql`${t.shared}`)
   ]
 )
 
@@ -341,6 +535,10 @@ export const models = pgTable(
     // Until when one instance's trainer holds the model (status 'training').
     trainingLeaseUntil: timestamp('training_lease_until', { withTimezone: true, mode: 'date' }),
     matches: bigint('matches', { mode: 'number' }).notNull().default(0),
+    // Alert grouping for the alerts this model raises or matches: null follows ALERT_GROUPING and
+    // ALERT_GROUP_BY, true or false turns it on or off, group_by names its own fields.
+    groupAlerts: boolean('group_alerts'),
+    groupBy: text('group_by').array(),
     lastMatchedAt: timestamp('last_matched_at', { withTimezone: true, mode: 'date' }),
     createdById: bigint('created_by_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
@@ -360,6 +558,11 @@ export type Incident = typeof incidents.$inferSelect
 export type IncidentEntity = typeof incidentEntities.$inferSelect
 export type IngestKey = typeof ingestKeys.$inferSelect
 export type Model = typeof models.$inferSelect
+export type AlertComment = typeof alertComments.$inferSelect
+export type AlertHistoryEntry = typeof alertHistory.$inferSelect
+export type BulkJob = typeof bulkJobs.$inferSelect
+export type SavedView = typeof savedViews.$inferSelect
+export type Suppression = typeof suppressions.$inferSelect
 
 // Login attempt counters shared by every instance on this database (src/services/rate-limits.ts):
 // one row per key (client IP or username) and fixed window; expired rows are swept.

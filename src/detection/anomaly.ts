@@ -8,7 +8,7 @@ import { sql } from 'drizzle-orm'
 import type { Database, Db } from '../db/index.js'
 import { rowsOf, textArray } from '../db/queries.js'
 import { insertRows } from '../ingest/insert.js'
-import type { EventRow } from '../ingest/map.js'
+import { screenRow, type EventRow, type Screen } from '../ingest/map.js'
 import { detectionOf } from './engine.js'
 import { LEVEL_SEVERITY, type CompiledModel } from './model.js'
 import type { Stat } from './training.js'
@@ -39,7 +39,9 @@ interface Bucket {
 }
 
 /** Counts a chunk's events in their buckets and raises what crossed a threshold; returns the models that fired. */
-export async function countBuckets(db: Db, counts: Count[], now: Date): Promise<number[]> {
+export async function countBuckets(db: Db, counts: Count[], now: Date, screen?: Screen | null): Promise<number[]> {
+  // Suppression hits are counted once the firings' transaction committed.
+  let settle = () => {}
   const sums = new Map<string, { model: CompiledModel; group: string; n: number; bucket: Date }>()
   for (const c of counts) {
     const ms = c.model.anomaly!.bucketMs
@@ -51,7 +53,7 @@ export async function countBuckets(db: Db, counts: Count[], now: Date): Promise<
   }
   const list = [...sums.values()]
   const byModel = new Map(list.map((s) => [s.model.ref.id, s.model]))
-  return db.transaction(async (tx) => {
+  const fired = await db.transaction(async (tx) => {
     const rows = await rowsOf<Bucket>(
       tx,
       sql`INSERT INTO detection_buckets (model_id, group_key, bucket, count, expires_at)
@@ -78,9 +80,16 @@ export async function countBuckets(db: Db, counts: Count[], now: Date): Promise<
           RETURNING b.model_id, b.group_key, b.bucket, b.count`
     )
     if (claimed.length === 0) return []
-    await insertRows({ db: tx } as unknown as Database, claimed.map((r) => anomalyRow(byModel.get(Number(r.model_id))!, r)))
+    const made = claimed.map((r) => {
+      const m = byModel.get(Number(r.model_id))!
+      return screenRow(anomalyRow(m, r), screen, { [m.anomaly!.groupBy]: r.group_key })
+    })
+    const stored = await insertRows({ db: tx } as unknown as Database, made)
+    settle = () => screen?.settle?.(made, stored)
     return claimed.map((r) => Number(r.model_id))
   })
+  settle()
+  return fired
 }
 
 function anomalyRow(m: CompiledModel, b: Bucket): EventRow {

@@ -6,7 +6,8 @@ import type { Db } from '../db/index.js'
 import { textArray } from '../db/queries.js'
 import { models } from '../db/schema.js'
 import type { RowOutcome } from '../ingest/insert.js'
-import type { EventRow } from '../ingest/map.js'
+import type { EventRow, Screen } from '../ingest/map.js'
+import type { ModelGrouping } from '../services/grouping.js'
 import { DetectionEngine, type Found } from './engine.js'
 import { compileModel, DefinitionError, type CompiledModel, type ModelType } from './model.js'
 import { countBuckets, type Count } from './anomaly.js'
@@ -23,6 +24,7 @@ export type OnDetected = (model: { id: number; name: string }, n: number) => voi
 
 export class Detector {
   private engine = new DetectionEngine([])
+  private grouping = new Map<number, ModelGrouping>()
   private counts = new Map<number, { n: number; at: Date }>()
   private loading: Promise<void> | null = null
   private again = false
@@ -43,6 +45,11 @@ export class Detector {
     return this.engine.size > 0
   }
 
+  /** The active models that say how their alerts are grouped (src/services/grouping.ts), by id. */
+  get groupings(): ReadonlyMap<number, ModelGrouping> {
+    return this.grouping
+  }
+
   evaluate(record: FieldSource): Found | null {
     return this.engine.size === 0 ? null : this.engine.evaluate(record)
   }
@@ -57,11 +64,22 @@ export class Detector {
       do {
         this.again = false
         const rows = await this.db
-          .select({ id: models.id, name: models.name, version: models.version, modelType: models.modelType, definition: models.definition, baseline: models.baseline })
+          .select({
+            id: models.id,
+            name: models.name,
+            version: models.version,
+            modelType: models.modelType,
+            definition: models.definition,
+            baseline: models.baseline,
+            groupAlerts: models.groupAlerts,
+            groupBy: models.groupBy
+          })
           .from(models)
           .where(and(eq(models.isActive, true), eq(models.status, 'ready')))
         const compiled: CompiledModel[] = []
+        const grouping = new Map<number, ModelGrouping>()
         for (const r of rows) {
+          if (r.groupAlerts !== null || r.groupBy !== null) grouping.set(r.id, { enabled: r.groupAlerts, fields: r.groupBy })
           try {
             const ref = { id: r.id, name: r.name, version: r.version }
             compiled.push(compileModel(ref, r.modelType as ModelType, r.definition, this.options, (r.baseline as Baseline | null) ?? null))
@@ -73,6 +91,7 @@ export class Detector {
           }
         }
         this.engine = new DetectionEngine(compiled)
+        this.grouping = grouping
       } while (this.again)
     })().finally(() => {
       this.loading = null
@@ -101,9 +120,9 @@ export class Detector {
     })
     if (pending.length === 0 && counts.length === 0) return
     try {
-      if (counts.length) for (const modelId of await countBuckets(this.db, counts, new Date(now))) this.count(modelId, 1)
+      if (counts.length) for (const modelId of await countBuckets(this.db, counts, new Date(now), this.screen)) this.count(modelId, 1)
       if (pending.length === 0) return
-      const fired = await decide(this.db, pending)
+      const fired = await decide(this.db, pending, this.screen)
       for (const f of fired) this.count(f.correlation.model.id, 1)
     } catch (err) {
       // The events and their hits are committed: the next catch-up decides these groups.
@@ -115,11 +134,14 @@ export class Detector {
   /** Whether a decision failed since the last catch-up. */
   behind = true
 
+  /** Suppressions and grouping for the events the detector raises itself (plugins/alert-screen.ts sets it). */
+  screen: Screen | null = null
+
   /** Decides what a crash, a stop or a failed decision left undecided. */
   async catchUp(): Promise<void> {
     this.behind = false
     const pending = await undecided(this.db, this.engine.models.flatMap((m) => m.correlations))
-    if (pending.length) for (const f of await decide(this.db, pending)) this.count(f.correlation.model.id, 1)
+    if (pending.length) for (const f of await decide(this.db, pending, this.screen)) this.count(f.correlation.model.id, 1)
   }
 
   count(modelId: number, n: number) {

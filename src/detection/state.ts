@@ -12,7 +12,7 @@ import { sql } from 'drizzle-orm'
 import type { Database, Db, Tx } from '../db/index.js'
 import { rowsOf, textArray } from '../db/queries.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
-import type { EventRow } from '../ingest/map.js'
+import { screenRow, type EventRow, type Screen } from '../ingest/map.js'
 import { detectionOf, eventTypeOf } from './engine.js'
 import { LEVEL_SEVERITY, type CompiledCorrelation } from './model.js'
 import type { Bounds } from './sigma/index.js'
@@ -117,10 +117,15 @@ export function scan(c: CompiledCorrelation, hits: Hit[], from: number, mark: { 
   return out
 }
 
+/** A firing's group: its group-by fields and their values. */
+function groupOf(f: Firing): Record<string, string> {
+  const groupValues = JSON.parse(f.group) as string[]
+  return Object.fromEntries(f.correlation.correlation.groupBy.map((name, i) => [name, groupValues[i]]))
+}
+
 function firingRow(f: Firing): EventRow {
   const corr = f.correlation.correlation
-  const groupValues = JSON.parse(f.group) as string[]
-  const group = Object.fromEntries(corr.groupBy.map((name, i) => [name, groupValues[i]]))
+  const group = groupOf(f)
   const ids = f.hits.map((h) => h.eventId)
   const detection = {
     ...detectionOf(f.correlation, f.correlation.ruleId, corr.title, corr.level),
@@ -148,7 +153,7 @@ function firingRow(f: Firing): EventRow {
 const ms = (v: Date | string) => (v instanceof Date ? v : new Date(v)).getTime()
 
 /** Decides one transaction's worth of groups: what fired, and the groups of correlations its firings feed. */
-async function decideSome(tx: Tx, pending: Pending[]): Promise<{ fired: Firing[]; chained: Pending[] }> {
+async function decideSome(tx: Tx, pending: Pending[], screen?: Screen | null): Promise<{ fired: Firing[]; chained: Pending[]; settle?: () => void }> {
   const keys = pending.map((p) => keyText(p.correlation, p.group))
   await tx.execute(sql`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${textArray(keys)}::text[]) AS k ORDER BY 1) AS locks`)
   const models = pending.map((p) => p.correlation.model.id)
@@ -181,7 +186,8 @@ async function decideSome(tx: Tx, pending: Pending[]): Promise<{ fired: Firing[]
     for (const f of scan(p.correlation, hitsOf[i], p.from.getTime(), markOf.get(i) ?? null)) fired.push({ ...f, group: p.group })
   })
   if (fired.length === 0) return { fired, chained: [] }
-  const stored = await insertRows({ db: tx } as unknown as Database, fired.map(firingRow))
+  const made = fired.map((f) => screenRow(firingRow(f), screen, groupOf(f)))
+  const stored = await insertRows({ db: tx } as unknown as Database, made)
   const chained = await chain(tx, fired, stored)
   const last = new Map<number, Firing>()
   for (const f of fired) last.set(pending.findIndex((p) => p.correlation === f.correlation && p.group === f.group), f)
@@ -194,7 +200,8 @@ async function decideSome(tx: Tx, pending: Pending[]): Promise<{ fired: Firing[]
                          ${textArray(entries.map(([, f]) => new Date(Math.max(Date.now(), f.at.getTime()) + 2 * f.correlation.correlation.timespanMs).toISOString()))}::text[]::timestamptz[])
     ON CONFLICT (model_id, rule, group_key) DO UPDATE
       SET fired_at = excluded.fired_at, fired_until = excluded.fired_until, expires_at = excluded.expires_at`)
-  return { fired, chained }
+  // Suppression hits are counted once this transaction committed.
+  return { fired, chained, settle: () => screen?.settle?.(made, stored) }
 }
 
 /**
@@ -270,7 +277,7 @@ async function mayFire(db: Db, pending: Pending[]): Promise<Pending[]> {
 }
 
 /** Decides the groups a committed chunk touched; returns the firings. */
-export async function decide(db: Db, pending: Pending[]): Promise<Firing[]> {
+export async function decide(db: Db, pending: Pending[], screen?: Screen | null): Promise<Firing[]> {
   const fired: Firing[] = []
   // Firings feed the correlations that read them: decided in the next round (compilation refuses loops).
   for (let round = pending; round.length > 0; ) {
@@ -285,7 +292,8 @@ export async function decide(db: Db, pending: Pending[]): Promise<Firing[]> {
     const next: Pending[] = []
     for (let i = 0; i < all.length; i += GROUPS_PER_TX) {
       const part = all.slice(i, i + GROUPS_PER_TX)
-      const done = await db.transaction((tx) => decideSome(tx, part))
+      const done = await db.transaction((tx) => decideSome(tx, part, screen))
+      done.settle?.()
       fired.push(...done.fired)
       next.push(...done.chained)
     }

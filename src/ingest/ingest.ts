@@ -9,6 +9,7 @@
 // before the result is returned: nothing is acknowledged that was not committed.
 import type { Database } from '../db/index.js'
 import type { Detector } from '../detection/detector.js'
+import type { AlertScreen } from '../services/grouping.js'
 import { BodyError, decodeBody, parseContentEncoding } from './decode.js'
 import { DEFAULT_ES_INDEX, EsAdapter, makeAdapter, type Adapter, type EsAction, type Format, type Item } from './formats.js'
 import { insertRows, type RowOutcome } from './insert.js'
@@ -23,6 +24,8 @@ export interface IngestOptions {
   batchSize?: number
   /** The detection models every record is evaluated against before it is stored. */
   detector?: Detector
+  /** Suppressions and grouping, applied to every record once it is mapped. */
+  screen?: AlertScreen
 }
 
 export interface BodyOptions extends IngestOptions {
@@ -93,7 +96,7 @@ class Ingestion {
     es: boolean
   ) {
     this.result = { accepted: 0, duplicates: 0, rejected: 0, errors: [], ...(es ? { items: [] } : {}) }
-    this.mapOptions = { defaults: opts.defaults, maxAttributesBytes: opts.maxAttributesBytes, detect: opts.detector }
+    this.mapOptions = { defaults: opts.defaults, maxAttributesBytes: opts.maxAttributesBytes, detect: opts.detector, screen: opts.screen }
   }
 
   /** Takes one record; resolves at once unless a chunk is due to be written. */
@@ -121,6 +124,7 @@ class Ingestion {
     const rows = batch.map((p) => p.row)
     this.inflight = insertRows(this.database, rows).then(async (outcomes) => {
       outcomes.forEach((o, i) => this.settle(batch[i].item, batch[i].row, o))
+      this.opts.screen?.settle(rows, outcomes)
       await this.opts.detector?.settle(rows, outcomes)
     })
     // Observed by the next flush or by finish(); this only keeps it from being "unhandled" meanwhile.

@@ -14,7 +14,7 @@ import type { Database } from '../db/index.js'
 import { makeEventPartitions } from '../db/partitions.js'
 import { rowsOf } from '../db/queries.js'
 import { driverError } from '../errors.js'
-import { INGEST_ALERT_STEP } from '../services/alerts.js'
+import { ingestAlertStep } from '../services/alerts.js'
 import type { EventRow } from './map.js'
 
 /** A stored row as the statement returns it: its time and attributes only when asked for (full). */
@@ -43,7 +43,7 @@ const WANT = `
     WITH want AS (SELECT `
 const INPUT_HEAD = `::boolean AS whole_rows), input AS MATERIALIZED (
       SELECT nextval('events_id_seq') AS id, now() AS ts, r.*`
-const INPUT_COLUMNS = 'source, event_type, severity, description, occurred_at, external_id, attributes, detections, n'
+const INPUT_COLUMNS = 'source, event_type, severity, description, occurred_at, external_id, attributes, detections, suppression_id, fingerprint, n'
 const STORE = `
     ), claimed AS (
       INSERT INTO event_keys (source, external_id, event_timestamp)
@@ -51,10 +51,10 @@ const STORE = `
       ON CONFLICT DO NOTHING
       RETURNING source, external_id
     ), inserted AS (
-      INSERT INTO events (id, source, event_type, severity, description, "timestamp", occurred_at, external_id, attributes, detections, updated_at)
-      SELECT id, source, event_type, severity, description, ts, occurred_at, external_id, attributes, detections, ts FROM input
+      INSERT INTO events (id, source, event_type, severity, description, "timestamp", occurred_at, external_id, attributes, detections, suppression_id, updated_at)
+      SELECT id, source, event_type, severity, description, ts, occurred_at, external_id, attributes, detections, suppression_id, ts FROM input
       WHERE external_id IS NULL OR (source, external_id) IN (SELECT source, external_id FROM claimed)
-      RETURNING id, "timestamp", source, severity, event_type, detections,
+      RETURNING id, "timestamp", source, severity, event_type, detections, suppression_id,
                 CASE WHEN (SELECT whole_rows FROM want) THEN attributes END AS attributes`
 // The stored events' correlation hits (src/detection/state.ts), in the same statement as their
 // events: a hit is never kept for an event that was not, nor lost for one that was. Each row's
@@ -75,12 +75,22 @@ const HITS = [`
       JOIN input ON input.n = h.n
       WHERE input.id IN (SELECT id FROM inserted)`]
 // After the insert: the alert step from the alerts module (its text here, its parameters after
-// the rows'), then the reply. TAIL is the statement's text from the end of the insert on, as
-// template strings: TAIL[0] continues the insert's last string, the rest follow parameters.
-const TAIL = [`${HITS[0]}`, ...HITS.slice(1, -1), `${HITS[HITS.length - 1]}
-    ), ${INGEST_ALERT_STEP.strings[0]}`, ...INGEST_ALERT_STEP.strings.slice(1)]
-TAIL[TAIL.length - 1] += `
+// the rows'), then the reply. A tail is the statement's text from the end of the insert on, as
+// template strings: its first continues the insert's last string, the rest follow parameters.
+// Two statements: a chunk in which no event is grouped takes the plain alert step, which never
+// reads the rows' fingerprints (grouping is off by default and costs nothing then).
+function tailOf(grouped: boolean): string[] {
+  const step = ingestAlertStep(grouped)
+  const tail = [`${HITS[0]}`, ...HITS.slice(1, -1), `${HITS[HITS.length - 1]}
+    ), ${step.strings[0]}`, ...step.strings.slice(1)]
+  tail[tail.length - 1] += `
     SELECT input.n, inserted.id, inserted."timestamp", inserted.attributes FROM inserted JOIN input USING (id)`
+  return tail
+}
+const TAILS = { plain: tailOf(false), grouped: tailOf(true) }
+const tail = (grouped: boolean) => (grouped ? TAILS.grouped : TAILS.plain)
+/** Whether a chunk needs the grouping alert step. */
+const isGrouped = (rows: EventRow[]) => rows.some((r) => r.fingerprint)
 
 /**
  * The statements are tagged-template calls made from constant text, so both tags (postgres.js
@@ -88,22 +98,27 @@ TAIL[TAIL.length - 1] += `
  */
 const template = (strings: string[]) => Object.assign(strings, { raw: strings }) as unknown as TemplateStringsArray
 
-/** The text between a row's parameters: casts, as in the unnest statement. */
-const COLUMN_CASTS = [', ', '::text::event_type, ', '::text::severity, ', ', ', '::text::timestamptz, ', ', ', '::text::jsonb, ']
-const templates = new Map<number, TemplateStringsArray>()
+/** An id as text, as the other columns travel (numbers through Drizzle go wrong on postgres.js). */
+const idText = (id: number | null | undefined) => (id == null ? null : String(id))
 
-/** The VALUES statement's template for `n` rows, made once per size (and prepared once per connection). */
-function valuesTemplate(n: number): TemplateStringsArray {
-  let t = templates.get(n)
+/** The text between a row's parameters: casts, as in the unnest statement. */
+const COLUMN_CASTS = [', ', '::text::event_type, ', '::text::severity, ', ', ', '::text::timestamptz, ', ', ', '::text::jsonb, ', '::text::jsonb, ', '::text::bigint, ']
+const templates = new Map<string, TemplateStringsArray>()
+
+/** The VALUES statement's template for `n` rows, made once per size and alert step (and prepared once per connection). */
+function valuesTemplate(n: number, grouped: boolean): TemplateStringsArray {
+  const key = `${n}${grouped ? 'g' : ''}`
+  let t = templates.get(key)
   if (t) return t
+  const TAIL = tail(grouped)
   const strings = [WANT, `${INPUT_HEAD}\n      FROM (VALUES (`]
   for (let i = 0; i < n; i++) {
     strings.push(...COLUMN_CASTS)
     // The row's place is constant text, like the casts.
-    strings.push(`::text::jsonb, ${i + 1})${i < n - 1 ? ', (' : `) AS r(${INPUT_COLUMNS})${STORE}${TAIL[0]}`}`)
+    strings.push(`::text, ${i + 1})${i < n - 1 ? ', (' : `) AS r(${INPUT_COLUMNS})${STORE}${TAIL[0]}`}`)
   }
   strings.push(...TAIL.slice(1))
-  templates.set(n, (t = template(strings)))
+  templates.set(key, (t = template(strings)))
   return t
 }
 
@@ -114,10 +129,13 @@ function valuesTemplate(n: number): TemplateStringsArray {
  */
 function valuesStatement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: EventRow[], full: boolean): T {
   const values: unknown[] = [full]
-  for (const r of rows) values.push(r.source, r.eventType, r.severity, r.description, r.occurredAt, r.externalId, r.attributes, r.detections)
+  for (const r of rows) {
+    values.push(r.source, r.eventType, r.severity, r.description, r.occurredAt, r.externalId, r.attributes, r.detections, idText(r.suppressionId), r.fingerprint ?? null)
+  }
   for (const v of hitParams(rows)) values.push(param(v))
-  for (const v of INGEST_ALERT_STEP.params) values.push(param(v))
-  return tag(valuesTemplate(rows.length), ...values)
+  const grouped = isGrouped(rows)
+  for (const v of ingestAlertStep(grouped).params) values.push(param(v))
+  return tag(valuesTemplate(rows.length, grouped), ...values)
 }
 
 /** The chunk's correlation hits as the HITS step's parallel arrays (text, as the other columns travel). */
@@ -147,6 +165,8 @@ function statement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: Eve
   const occurredAt = new Array<string | null>(n)
   const externalId = new Array<string | null>(n)
   const detections = new Array<string | null>(n)
+  const suppressionId = new Array<string | null>(n)
+  const fingerprint = new Array<string | null>(n)
   let attributes = '['
   for (let i = 0; i < n; i++) {
     const r = rows[i]
@@ -157,11 +177,14 @@ function statement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: Eve
     occurredAt[i] = r.occurredAt
     externalId[i] = r.externalId
     detections[i] = r.detections
+    suppressionId[i] = idText(r.suppressionId)
+    fingerprint[i] = r.fingerprint ?? null
     attributes += (i === 0 ? '' : ',') + (r.attributes ?? 'null')
   }
   attributes += ']'
+  const grouped = isGrouped(rows)
   return tag(
-    UNNEST_TEMPLATE,
+    grouped ? UNNEST_TEMPLATES.grouped : UNNEST_TEMPLATES.plain,
     full,
     param(source),
     param(eventType),
@@ -170,17 +193,20 @@ function statement<T>(tag: Tag<T>, param: (value: unknown) => unknown, rows: Eve
     param(occurredAt),
     param(externalId),
     param(detections),
+    param(suppressionId),
+    param(fingerprint),
     attributes,
     ...hitParams(rows).map((v) => param(v)),
-    ...INGEST_ALERT_STEP.params.map((v) => param(v))
+    ...ingestAlertStep(grouped).params.map((v) => param(v))
   )
 }
 
-const UNNEST_TEMPLATE = template([
+const unnestTemplate = (TAIL: string[]) =>
+  template([
   WANT,
   `${INPUT_HEAD}
       FROM (SELECT u.source, u.event_type::event_type, u.severity::severity, u.description, u.occurred_at::timestamptz,
-                   u.external_id, NULLIF(a.doc, 'null'::jsonb), u.detections::jsonb, u.n
+                   u.external_id, NULLIF(a.doc, 'null'::jsonb), u.detections::jsonb, u.suppression_id::bigint, u.fingerprint, u.n
             FROM unnest(`,
   '::text[], ',
   '::text[], ',
@@ -188,12 +214,15 @@ const UNNEST_TEMPLATE = template([
   '::text[], ',
   '::text[], ',
   '::text[], ',
+  '::text[], ',
+  '::text[], ',
   `::text[])
-                 WITH ORDINALITY AS u(source, event_type, severity, description, occurred_at, external_id, detections, n)
+                 WITH ORDINALITY AS u(source, event_type, severity, description, occurred_at, external_id, detections, suppression_id, fingerprint, n)
             JOIN jsonb_array_elements(`,
   `::jsonb) WITH ORDINALITY AS a(doc, n) USING (n)) AS r(${INPUT_COLUMNS})${STORE}${TAIL[0]}`,
   ...TAIL.slice(1)
-])
+  ])
+const UNNEST_TEMPLATES = { plain: unnestTemplate(TAILS.plain), grouped: unnestTemplate(TAILS.grouped) }
 
 interface Returned {
   n: number | string

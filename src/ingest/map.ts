@@ -8,6 +8,8 @@ import { EVENT_TYPES, SEVERITIES, type EventType, type Severity } from '../db/sc
 import { maxSeverity, type Counted, type Found, type Hit } from '../detection/engine.js'
 import { recordView } from '../detection/record.js'
 import type { FieldSource, Logsource } from '../detection/types.js'
+import type { ScreenSubject, Screened } from '../services/grouping.js'
+import type { RowOutcome } from './insert.js'
 import { MAX_DESCRIPTION } from '../schemas.js'
 
 export interface KeyDefaults {
@@ -23,6 +25,26 @@ export interface Detect {
   /** Whether any model runs: without one, no record view is even made. */
   readonly active: boolean
   evaluate(record: FieldSource): Found | null
+}
+
+/** Screens one event for its alert: suppressed, or grouped (src/services/grouping.ts AlertScreen). */
+export interface Screen {
+  /** Whether anything could apply: without, no record view is made for it. */
+  readonly active: boolean
+  screen(subject: ScreenSubject): Screened
+  /** After the rows' chunk committed (the suppressions' hits). */
+  settle?(rows: readonly EventRow[], outcomes: readonly RowOutcome[]): void
+}
+
+/**
+ * A row Vigil makes itself (a correlation's or a baseline's firing), screened as a record would
+ * be: its group's values are the fields suppressions and fingerprints read.
+ */
+export function screenRow(row: EventRow, screen: Screen | null | undefined, fields: Record<string, unknown>): EventRow {
+  if (!screen?.active) return row
+  const detections = row.detections ? (JSON.parse(row.detections) as ScreenSubject['detections']) : []
+  const s = screen.screen({ source: row.source, eventType: row.eventType, severity: row.severity, detections, field: (path) => fields[path] })
+  return { ...row, suppressionId: s.suppressionId, fingerprint: s.fingerprint }
 }
 
 /** One event ready for the insert: the columns the bulk insert writes. */
@@ -44,6 +66,10 @@ export interface EventRow {
   models: ReadonlySet<number> | null
   /** Learned baselines that count this event. */
   counted: Counted[]
+  /** The suppression that matched: the event is stored flagged with it and raises no alert. */
+  suppressionId?: number | null
+  /** The repeats' fingerprint when the event's alert is grouped (src/services/grouping.ts). */
+  fingerprint?: string | null
 }
 
 export interface MapOptions {
@@ -51,6 +77,8 @@ export interface MapOptions {
   maxAttributesBytes: number
   /** The detection models; without them no record is evaluated. */
   detect?: Detect
+  /** Suppressions and grouping; without, every event raises its own alert as the policy says. */
+  screen?: Screen
 }
 
 /** What a record brings besides its fields: the original text, and overrides from its envelope. */
@@ -289,10 +317,9 @@ export function mapRecord(rec: RecordSource, opts: MapOptions): EventRow | strin
   // the type when the record has none (src/detection/engine.ts has the tag mapping).
   // Native records keep the sender's fields in `attributes`: rules see them as top-level fields.
   let found: Found | null = null
-  if (opts.detect?.active) {
-    const seen = rec.nativeAttributes && isObject(doc.attributes) ? { ...doc.attributes, ...doc } : doc
-    found = opts.detect.evaluate(recordView(seen, { message: description, logsource: defaults.logsource }))
-  }
+  let view: FieldSource | undefined
+  const viewOf = () => (view ??= recordView(rec.nativeAttributes && isObject(doc.attributes) ? { ...doc.attributes, ...doc } : doc, { message: description, logsource: defaults.logsource }))
+  if (opts.detect?.active) found = opts.detect.evaluate(viewOf())
   severity ??= defaults.severity
   if (found?.severity) severity = severity ? maxSeverity(severity, found.severity) : found.severity
   if (!severity) return 'No severity: the record has none and the ingest key has no default.'
@@ -351,6 +378,9 @@ export function mapRecord(rec: RecordSource, opts: MapOptions): EventRow | strin
     if (bytes > opts.maxAttributesBytes) attributes = truncated(attributes, bytes, opts.maxAttributesBytes)
   }
 
+  const screened = opts.screen?.active
+    ? opts.screen.screen({ source, eventType, severity, detections: found?.detections ?? [], field: (path) => viewOf().get(path) })
+    : null
   return {
     source,
     eventType,
@@ -362,7 +392,9 @@ export function mapRecord(rec: RecordSource, opts: MapOptions): EventRow | strin
     detections: found?.detections.length ? JSON.stringify(found.detections) : null,
     hits: found?.hits ?? [],
     models: found?.models.size ? found.models : null,
-    counted: found?.counted ?? []
+    counted: found?.counted ?? [],
+    suppressionId: screened?.suppressionId ?? null,
+    fingerprint: screened?.fingerprint ?? null
   }
 }
 

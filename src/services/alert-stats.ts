@@ -9,7 +9,9 @@
 // Stats read the counts for the whole hours of their range that are closed and unmarked, and the
 // alerts themselves for the rest (the ends of the range, the open hours, the marked ones), so a
 // result is always exact. Minute histograms and filters other than the counted columns read alerts.
+// Response times (durations, which no count holds) are one aggregate over the range of alerts.
 import { and, gte, lt, sql, type SQL } from 'drizzle-orm'
+import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Db } from '../db/index.js'
 import { rowsOf } from '../db/queries.js'
 import { ALERT_STATUSES, alertHours, alerts, EVENT_TYPES, SEVERITIES, type AlertStatus, type EventType, type Severity } from '../db/schema.js'
@@ -68,6 +70,32 @@ function counted(q: StatsQuery, from: Date, to: Date, bucket: StatsBucket): SQL 
     )}`
 }
 
+/** Seconds from creation to acknowledgement, or to resolution: how many alerts, their mean and 90th percentile. */
+export interface ResponseTime {
+  count: number
+  mean_seconds: number | null
+  p90_seconds: number | null
+}
+
+/**
+ * Per severity, times to acknowledge (acknowledged_at - created_at, of the alerts that ever left
+ * Open) and to resolve (resolved_at - created_at, of the alerts resolved now) of the alerts of
+ * [from, to] that match the filters. One pass over the range of alerts (the created_at index), as
+ * hourly counts cannot hold durations.
+ */
+function responseTimes(q: StatsQuery, from: Date, to: Date): SQL {
+  const where = whereOf(alertList({ ...q, created_after: from.toISOString(), created_before: to.toISOString() }))
+  const seconds = (at: PgColumn) => sql`extract(epoch from ${at} - ${alerts.createdAt})::float8`
+  const times = (name: string, at: PgColumn) => {
+    const has = sql`${at} is not null`
+    return sql`count(*) filter (where ${has})::int as ${sql.identifier(`${name}_n`)},
+               avg(${seconds(at)}) filter (where ${has}) as ${sql.identifier(`${name}_mean`)},
+               percentile_cont(0.9) within group (order by ${seconds(at)}) filter (where ${has}) as ${sql.identifier(`${name}_p90`)}`
+  }
+  return sql`select ${alerts.severity} as severity, ${times('ack', alerts.acknowledgedAt)}, ${times('res', alerts.resolvedAt)}
+             from ${alerts} where ${where} group by ${alerts.severity}`
+}
+
 /** Alert counts over [created_after, created_before] (default: the last 24 hours). */
 export async function alertStats(db: Db, q: StatsQuery) {
   const bucket = q.bucket ?? 'hour'
@@ -80,7 +108,7 @@ export async function alertStats(db: Db, q: StatsQuery) {
     throw invalidQuery('bucket', `The range holds ${buckets} ${bucket} buckets, at most ${MAX_STATS_BUCKETS}: choose a longer bucket or a shorter range.`)
   }
   const rows = counted(q, from, to, bucket)
-  const [groups, histogram] = await Promise.all([
+  const [groups, histogram, times] = await Promise.all([
     rowsOf<{ severity: Severity | null; status: AlertStatus | null; event_type: EventType | null; source: string | null; g: number; n: number }>(
       db,
       sql`with c as (${rows})
@@ -97,6 +125,10 @@ export async function alertStats(db: Db, q: StatsQuery) {
                                ${to.toISOString()}::timestamptz at time zone 'UTC', ${`1 ${bucket}`}::interval) as s
           left join counted on counted.start = s
           order by s`
+    ),
+    rowsOf<{ severity: Severity; ack_n: number; ack_mean: number | null; ack_p90: number | null; res_n: number; res_mean: number | null; res_p90: number | null }>(
+      db,
+      responseTimes(q, from, to)
     )
   ])
   const bySeverity = zeros(SEVERITIES)
@@ -113,6 +145,17 @@ export async function alertStats(db: Db, q: StatsQuery) {
     else if (r.g === 14) bySource.push({ source: r.source!, count: r.n })
   }
   bySource.sort((a, b) => b.count - a.count || a.source.localeCompare(b.source))
+  const none = (): ResponseTime => ({ count: 0, mean_seconds: null, p90_seconds: null })
+  const responseTimesBySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, { acknowledge: none(), resolve: none() }])) as Record<
+    Severity,
+    { acknowledge: ResponseTime; resolve: ResponseTime }
+  >
+  // float8 (a number on both drivers); with no alert of a kind, nulls.
+  const time = (count: number, mean: number | null, p90: number | null): ResponseTime =>
+    count > 0 ? { count, mean_seconds: Number(mean), p90_seconds: Number(p90) } : none()
+  for (const r of times) {
+    responseTimesBySeverity[r.severity] = { acknowledge: time(r.ack_n, r.ack_mean, r.ack_p90), resolve: time(r.res_n, r.res_mean, r.res_p90) }
+  }
   return {
     from: from.toISOString(),
     to: to.toISOString(),
@@ -122,7 +165,8 @@ export async function alertStats(db: Db, q: StatsQuery) {
     by_status: byStatus,
     by_event_type: byEventType,
     by_source: bySource.slice(0, STATS_TOP_SOURCES),
-    histogram: histogram.map((h) => ({ start: h.start, count: h.n }))
+    histogram: histogram.map((h) => ({ start: h.start, count: h.n })),
+    response_times: responseTimesBySeverity
   }
 }
 

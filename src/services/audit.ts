@@ -22,16 +22,24 @@ export interface AuditEntry {
 }
 
 export async function recordAudit(db: Db | Tx, actor: Actor, entry: AuditEntry): Promise<void> {
-  await db.insert(auditLog).values({
-    actorId: actor.id ?? null,
-    actor: actor.label ? actor.label.slice(0, 255) : null,
-    action: entry.action,
-    targetType: entry.targetType ?? null,
-    targetId: entry.targetId != null ? String(entry.targetId) : null,
-    before: entry.before ?? null,
-    after: entry.after ?? null,
-    ip: actor.ip ?? null
-  })
+  await recordAudits(db, actor, [entry])
+}
+
+/** Entries by one actor, in one statement (a bulk change audits each alert it changed). */
+export async function recordAudits(db: Db | Tx, actor: Actor, entries: AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return
+  await db.insert(auditLog).values(
+    entries.map((entry) => ({
+      actorId: actor.id ?? null,
+      actor: actor.label ? actor.label.slice(0, 255) : null,
+      action: entry.action,
+      targetType: entry.targetType ?? null,
+      targetId: entry.targetId != null ? String(entry.targetId) : null,
+      before: entry.before ?? null,
+      after: entry.after ?? null,
+      ip: actor.ip ?? null
+    }))
+  )
 }
 
 export type AuditRecord = typeof auditLog.$inferSelect

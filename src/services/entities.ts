@@ -6,6 +6,7 @@
 import { isIP } from 'node:net'
 import { domainToASCII } from 'node:url'
 import type { EntityType } from '../db/schema.js'
+import { LINE_UNSAFE } from '../text.js'
 
 export const MAX_ENTITY_VALUE = 2048
 export const MAX_USER_VALUE = 256
@@ -26,9 +27,6 @@ export const ENTITY_RULES: Record<EntityType, string> = {
   other: '1 to 2048 printable characters'
 }
 
-// Control characters (C0, DEL, C1), lone UTF-16 surrogates, line/paragraph separators and the
-// bidirectional overrides that can make a value display as something else ("Trojan Source").
-const UNSAFE = /[\p{Cc}\p{Cs}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 const ALL_DIGITS = /^[0-9]+$/
 const HEX = /^[0-9a-f]+$/
@@ -135,7 +133,7 @@ export function validateEntity(type: EntityType, raw: string): EntityCheck {
   const v = raw.trim()
   if (v.length === 0) return fail('This field may not be blank.')
   if (v.length > MAX_ENTITY_VALUE) return fail(`Ensure this value has no more than ${MAX_ENTITY_VALUE} characters.`)
-  if (UNSAFE.test(v)) return fail('Must not contain control characters.')
+  if (LINE_UNSAFE.test(v)) return fail('Must not contain control characters.')
   const check = CHECKS[type]
   if (!check) return fail('Unknown entity type.')
   return check(v)

@@ -3,16 +3,18 @@
 import { and, eq, gte, lte, sql } from 'drizzle-orm'
 import { groupCommit } from '../db/group-commit.js'
 import type { Database, Db, Tx } from '../db/index.js'
-import { eventKeys, events, type Event, type EventType, type Severity } from '../db/schema.js'
+import { alertEvents, alerts, eventKeys, events, type Event, type EventType, type Severity } from '../db/schema.js'
 import { badRequest, conflict, notFound } from '../errors.js'
 import type { Detector } from '../detection/detector.js'
+import type { FieldSource } from '../detection/types.js'
+import type { AlertScreen } from './grouping.js'
 import { recordView } from '../detection/record.js'
 import { maxSeverity } from '../detection/engine.js'
 import { insertRows, type RowOutcome } from '../ingest/insert.js'
 import type { EventRow } from '../ingest/map.js'
 import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { time, view } from '../views.js'
-import { followEvent, raiseForEvent, storedTimestamp } from './alerts.js'
+import { followEvent, pageOfAlert, raiseForEvent, storedTimestamp } from './alerts.js'
 
 /** The one view: what an event looks like to API clients (routes/events/schema.ts EventOut). */
 export const eventView = view(events, {
@@ -26,6 +28,7 @@ export const eventView = view(events, {
   external_id: events.externalId,
   attributes: events.attributes,
   detections: events.detections,
+  suppression: events.suppressionId,
   updated_at: time(events.updatedAt)
 })
 
@@ -79,11 +82,12 @@ const writers = new WeakMap<Database, (row: EventRow) => Promise<RowOutcome>>()
  * calls for one; 409 for a (source, external_id) already stored. The detection models see the
  * event as sent, its attributes as top-level fields; a match raises its severity to the rule's.
  */
-export async function createEvent(database: Database, input: EventInput, maxAttributesBytes: number, detector?: Detector): Promise<EventView> {
+export async function createEvent(database: Database, input: EventInput, maxAttributesBytes: number, detector?: Detector, screen?: AlertScreen): Promise<EventView> {
   let write = writers.get(database)
   if (!write) {
     const writeGroup = async (rows: EventRow[]) => {
       const outcomes = await insertRows(database, rows, true)
+      screen?.settle(rows, outcomes)
       await detector?.settle(rows, outcomes)
       return outcomes
     }
@@ -91,11 +95,17 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
   }
   const attributes = attributesJson(input.attributes, maxAttributesBytes)
   const { attributes: sent, ...fields } = input
-  const found = detector?.active ? detector.evaluate(recordView({ ...sent, ...fields }, { message: input.description })) : null
+  let view: FieldSource | undefined
+  const viewOf = () => (view ??= recordView({ ...sent, ...fields }, { message: input.description }))
+  const found = detector?.active ? detector.evaluate(viewOf()) : null
+  const severity = maxSeverity(input.severity, found?.severity ?? null)
+  const screened = screen?.active
+    ? screen.screen({ source: input.source, eventType: input.event_type, severity, detections: found?.detections ?? [], field: (path) => viewOf().get(path) })
+    : null
   const row: EventRow = {
     source: input.source,
     eventType: input.event_type,
-    severity: maxSeverity(input.severity, found?.severity ?? null),
+    severity,
     description: input.description ?? '',
     occurredAt: input.occurred_at ? new Date(input.occurred_at).toISOString() : null,
     externalId: input.external_id ?? null,
@@ -103,7 +113,9 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
     detections: found?.detections.length ? JSON.stringify(found.detections) : null,
     hits: found?.hits ?? [],
     models: found?.models.size ? found.models : null,
-    counted: found?.counted ?? []
+    counted: found?.counted ?? [],
+    suppressionId: screened?.suppressionId ?? null,
+    fingerprint: screened?.fingerprint ?? null
   }
   const outcome = await write(row)
   if (outcome === null) throw conflict('An event with this source and external_id already exists.', 'external_id')
@@ -119,6 +131,7 @@ export async function createEvent(database: Database, input: EventInput, maxAttr
     externalId: row.externalId,
     attributes: outcome.attributes as Event['attributes'],
     detections: row.detections === null ? null : (JSON.parse(row.detections) as Event['detections']),
+    suppressionId: row.suppressionId ?? null,
     // Both columns default to now(), the statement's transaction time.
     updatedAt: outcome.timestamp!
   })
@@ -211,6 +224,23 @@ export function eventList(q: EventFilter): PageSource<EventView> {
     filter('updated_since', q.updated_since ? new Date(q.updated_since).toISOString() : undefined, (v) => gte(events.updatedAt, v))
   ]
   return { table: events, filters, newest: q.updated_since ? events.updatedAt : events.timestamp, select: eventView.select }
+}
+
+/**
+ * One page of the events an alert stands for, newest first: a grouped alert's (alert_events), or
+ * the one event of an alert that was not grouped. A 404 without the alert.
+ */
+export async function listAlertEvents(db: Db, alertId: number, q: PageParams, at: PageLocation): Promise<PageEnvelope<EventView>> {
+  const source: PageSource<EventView> = {
+    table: events,
+    filters: [
+      filter('alert', alertId, (v) => sql`(${events.id} in (select ${alertEvents.eventId} from ${alertEvents} where ${alertEvents.alertId} = ${v})
+        or ${events.id} = (select ${alerts.eventId} from ${alerts} where ${alerts.id} = ${v}))`)
+    ],
+    newest: events.timestamp,
+    select: eventView.select
+  }
+  return pageOfAlert(db, alertId, q, at, source)
 }
 
 /** One page of events. */

@@ -19,9 +19,11 @@ import {
 } from '../db/schema.js'
 import { conflict, HttpError, invalidQuery, isUniqueViolation, notFound } from '../errors.js'
 import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
+import { recordHistory } from './alert-history.js'
 import { alertOut } from './alerts.js'
 import { recordAudit, type Actor } from './audit.js'
 import { validateEntity } from './entities.js'
+import { LINE_UNSAFE, TEXT_UNSAFE } from '../text.js'
 
 export interface EntityInput {
   type: EntityType
@@ -84,8 +86,6 @@ function invalid(errors: FieldErrors): HttpError {
 const add = (errors: FieldErrors, field: string, message: string) => (errors[field] ??= []).push(message)
 
 // Titles are one line; descriptions may hold tabs and line breaks but no other control characters.
-const TITLE_UNSAFE = /[\p{Cc}\p{Cs}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u
-const DESCRIPTION_UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cs}]/u
 
 /** Checks and normalises the free-text fields; returns the cleaned values. */
 function checkText(input: { title?: string; description?: string }, errors: FieldErrors) {
@@ -93,11 +93,11 @@ function checkText(input: { title?: string; description?: string }, errors: Fiel
   if (input.title !== undefined) {
     const title = input.title.trim()
     if (!title) add(errors, 'title', 'This field may not be blank.')
-    else if (TITLE_UNSAFE.test(title)) add(errors, 'title', 'Must not contain control characters.')
+    else if (LINE_UNSAFE.test(title)) add(errors, 'title', 'Must not contain control characters.')
     else out.title = title
   }
   if (input.description !== undefined) {
-    if (DESCRIPTION_UNSAFE.test(input.description)) add(errors, 'description', 'Must not contain control characters.')
+    if (TEXT_UNSAFE.test(input.description)) add(errors, 'description', 'Must not contain control characters.')
     else out.description = input.description
   }
   return out
@@ -243,6 +243,7 @@ export async function createIncident(db: Db, actor: Actor, input: IncidentInput)
       .returning()
     if (alertIds.length) {
       await tx.insert(incidentAlerts).values(alertIds.map((alertId) => ({ incidentId: incident.id, alertId })))
+      await recordHistory(tx, actor, alertIds.map((alertId) => ({ alertId, action: 'linked', after: { incident_id: incident.id } })))
     }
     if (entities.length) {
       await tx.insert(incidentEntities).values(entities.map((e) => ({ incidentId: incident.id, ...e })))
@@ -343,6 +344,7 @@ export async function linkAlerts(db: Db, actor: Actor, id: number, alertIds: num
       .returning({ alertId: incidentAlerts.alertId })
     if (added.length > 0) {
       incident = await touch(tx, id)
+      await recordHistory(tx, actor, added.map(({ alertId }) => ({ alertId, action: 'linked', after: { incident_id: id } })))
       await recordAudit(tx, actor, {
         action: 'incident.alert_linked',
         targetType: 'incident',
@@ -363,6 +365,7 @@ export async function unlinkAlert(db: Db, actor: Actor, id: number, alertId: num
       .where(and(eq(incidentAlerts.incidentId, id), eq(incidentAlerts.alertId, alertId)))
       .returning({ alertId: incidentAlerts.alertId })
     if (removed.length === 0) throw notFound(`Alert ${alertId} is not linked to incident ${id}.`)
+    await recordHistory(tx, actor, [{ alertId, action: 'unlinked', before: { incident_id: id } }])
     await recordAudit(tx, actor, {
       action: 'incident.alert_unlinked',
       targetType: 'incident',

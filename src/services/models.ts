@@ -14,6 +14,7 @@ import type { SigmaOptions } from '../detection/types.js'
 import { conflict, HttpError, invalidQuery, isUniqueViolation, notFound } from '../errors.js'
 import { filter, listPage, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
 import { recordAudit, type Actor } from './audit.js'
+import { LINE_UNSAFE, TEXT_UNSAFE } from '../text.js'
 
 /** What a write takes: the fields a client sets (status_reason, matches and training are Vigil's). */
 export interface ModelInput {
@@ -25,6 +26,10 @@ export interface ModelInput {
   is_active?: boolean
   metadata_json?: string | null
   definition: string
+  /** Group the alerts it raises or matches (null: as ALERT_GROUPING says). */
+  group_alerts?: boolean | null
+  /** The fields of their fingerprint (null: ALERT_GROUP_BY). */
+  group_by?: string[] | null
 }
 
 export type ModelPatch = Partial<ModelInput>
@@ -51,6 +56,8 @@ export const modelOut = (m: ModelView) => ({
   is_active: m.isActive,
   metadata_json: m.metadataJson,
   definition: m.definition,
+  group_alerts: m.groupAlerts,
+  group_by: m.groupBy,
   matches: m.matches,
   last_matched_at: m.lastMatchedAt?.toISOString() ?? null,
   trained_at: m.trainedAt?.toISOString() ?? null,
@@ -73,8 +80,6 @@ const add = (errors: FieldErrors, field: string, message: string) => (errors[fie
 
 // Names and versions are one line; descriptions and definitions may hold tabs and line breaks but
 // no other control characters (PostgreSQL refuses NUL in text).
-const LINE_UNSAFE = /[\p{Cc}\p{Cs}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u
-const TEXT_UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\p{Cs}]/u
 
 /** Checks and normalises the free-text fields of a write; returns the cleaned values. */
 function checkFields(input: ModelPatch, errors: FieldErrors): ModelPatch {
@@ -175,7 +180,9 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
  * What the audit trail records of a model. The definition (up to 1 MiB) is recorded by its
  * SHA-256 and length, so each record stays small and still tells which definition it was.
  */
-const auditView = (m: Pick<Model, 'name' | 'version' | 'description' | 'modelType' | 'status' | 'isActive' | 'metadataJson' | 'definition'>) => ({
+const auditView = (m: Pick<Model, 'name' | 'version' | 'description' | 'modelType' | 'status' | 'isActive' | 'metadataJson' | 'definition' | 'groupAlerts' | 'groupBy'>) => ({
+  group_alerts: m.groupAlerts,
+  group_by: m.groupBy,
   name: m.name,
   version: m.version,
   description: m.description,
@@ -209,6 +216,8 @@ export async function createModel(db: Db, ctx: ModelContext, input: ModelInput):
           ...(input.is_active !== undefined && { isActive: input.is_active }),
           metadataJson: clean.metadata_json ?? null,
           definition: input.definition,
+          groupAlerts: input.group_alerts ?? null,
+          groupBy: input.group_by ?? null,
           createdById: ctx.actor.id ?? null
         })
         .returning()
@@ -241,12 +250,14 @@ export async function updateModel(db: Db, ctx: ModelContext, id: number, patch: 
       status: current.status,
       is_active: current.isActive,
       metadata_json: current.metadataJson,
-      definition: current.definition
+      definition: current.definition,
+      group_alerts: current.groupAlerts,
+      group_by: current.groupBy
     }
-    const wanted: Partial<typeof was> = clean
+    const wanted: Partial<typeof was> = { ...clean, group_alerts: patch.group_alerts, group_by: patch.group_by }
     const changed = new Set<keyof typeof was>()
     for (const field of Object.keys(was) as (keyof typeof was)[]) {
-      if (wanted[field] !== undefined && wanted[field] !== was[field]) changed.add(field)
+      if (wanted[field] !== undefined && JSON.stringify(wanted[field]) !== JSON.stringify(was[field])) changed.add(field)
     }
     if (changed.size === 0) {
       const [view] = await hydrate(tx, [current])
@@ -268,6 +279,8 @@ export async function updateModel(db: Db, ctx: ModelContext, id: number, patch: 
           ...(changed.has('is_active') && { isActive: wanted.is_active }),
           ...(changed.has('metadata_json') && { metadataJson: wanted.metadata_json }),
           ...(changed.has('definition') && { definition: wanted.definition }),
+          ...(changed.has('group_alerts') && { groupAlerts: wanted.group_alerts }),
+          ...(changed.has('group_by') && { groupBy: wanted.group_by }),
           // New settings of a baseline make its old one meaningless: it is learned again.
           ...((changed.has('model_type') || changed.has('definition')) &&
             (wanted.model_type ?? was.model_type) === 'anomaly_detection' && { status: 'training' as const, statusReason: null, baseline: null, trainedAt: null }),
