@@ -131,6 +131,9 @@ t.test('per model: grouping turned on for its alerts, or off', async (t) => {
   const byModel = list.filter((a: any) => a.detections?.[0]?.model_id === grouped.body.id)
   t.same(byModel.map((a: any) => a.occurrences).sort(), [1, 3], "the model's alerts are grouped by rule and user")
   t.equal(list.filter((a: any) => a.source === 'fw-9').length, 2, 'other events are not (grouping is off)')
+  const raised = (await inject(app, { method: 'GET', url: `/api/alerts/${byModel[0].id}/history/`, headers: admin.auth })).body.results.at(-1)
+  t.equal(raised.action, 'raised')
+  t.equal(raised.after.detections[0].model_id, grouped.body.id, 'the raise records the detections it came with')
 
   // Turned off for the model while it is on for everything else.
   const { app: on, admin: admin2 } = await setup(t, { ALERT_GROUPING: true })

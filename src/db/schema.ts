@@ -5,6 +5,7 @@ import {
   bigint,
   boolean,
   check,
+  customType,
   foreignKey,
   index,
   inet,
@@ -278,6 +279,9 @@ export const alertComments = pgTable(
   (t) => [index('alert_comments_alert_created_at_id_idx').on(t.alertId, t.createdAt.desc(), t.id.desc())]
 )
 
+/** A PostgreSQL transaction id (xid8), as text: JavaScript numbers cannot hold every one. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' })
+
 /**
  * Every change to an alert, with who, when, before and after (GET /api/alerts/{id}/history/).
  * Written in the transaction of the change (src/services/alert-history.ts). An alert the policy
@@ -295,9 +299,13 @@ export const alertHistory = pgTable(
     actor: varchar('actor', { length: 255 }),
     action: varchar('action', { length: 32 }).notNull(),
     before: jsonb('before'),
-    after: jsonb('after')
+    after: jsonb('after'),
+    // The writing transaction: the outbox cursor (src/services/alert-stream.ts). Ids
+    // commit out of order; a reader takes only rows of transactions older than every one still
+    // running, in (tx, id) order, so nothing committed is ever behind its cursor.
+    tx: xid8('tx').notNull().default(sql`pg_current_xact_id()`)
   },
-  (t) => [index('alert_history_alert_created_at_id_idx').on(t.alertId, t.createdAt.desc(), t.id.desc())]
+  (t) => [index('alert_history_alert_created_at_id_idx').on(t.alertId, t.createdAt.desc(), t.id.desc()), index('alert_history_tx_id_idx').on(t.tx, t.id)]
 )
 
 /**

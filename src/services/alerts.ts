@@ -96,7 +96,7 @@ type Hook<E> = (tx: Tx, e: E) => Promise<void>
  */
 const onAlertRaised: Hook<AlertRaised>[] = [
   async (tx, { alert, by }) => {
-    await recordHistory(tx, by, [{ alertId: alert.id, action: 'raised', after: { status: alert.status } }])
+    await recordHistory(tx, by, [{ alertId: alert.id, action: 'raised', after: { status: alert.status, ...(alert.detections ? { detections: alert.detections } : {}) } }])
     if (by) {
       await recordAudit(tx, by, {
         action: 'alert.created',
@@ -182,10 +182,10 @@ const PLAIN_STEP: { strings: readonly string[]; params: readonly unknown[] } = {
       SELECT id, "timestamp", severity, event_type, source, detections FROM inserted
       WHERE suppression_id IS NULL AND severity = ANY(ARRAY(SELECT unnest(`,
     `::text[])::severity))
-      RETURNING id, created_at, status
+      RETURNING id, created_at, status, detections
     ), raised_history AS (
       INSERT INTO alert_history (alert_id, created_at, action, after)
-      SELECT id, created_at, 'raised', jsonb_build_object('status', status) FROM raised
+      SELECT id, created_at, 'raised', jsonb_strip_nulls(jsonb_build_object('status', status, 'detections', detections)) FROM raised
     )`
   ],
   params: [[...ALERTING_SEVERITIES]]
@@ -200,10 +200,10 @@ const GROUPED_STEP: { strings: readonly string[]; params: readonly unknown[] } =
       FROM inserted JOIN input USING (id)
       WHERE inserted.suppression_id IS NULL AND input.fingerprint IS NULL AND inserted.severity = ANY(ARRAY(SELECT unnest(`,
     `::text[])::severity))
-      RETURNING id, created_at, status
+      RETURNING id, created_at, status, detections
     ), raised_history AS (
       INSERT INTO alert_history (alert_id, created_at, action, after)
-      SELECT id, created_at, 'raised', jsonb_build_object('status', status) FROM raised
+      SELECT id, created_at, 'raised', jsonb_strip_nulls(jsonb_build_object('status', status, 'detections', detections)) FROM raised
     ), grouped AS MATERIALIZED (
       SELECT input.fingerprint, min(inserted.id) AS first_id, count(*)::int AS n, max(inserted."timestamp") AS last_ts
       FROM inserted JOIN input USING (id)
@@ -218,7 +218,7 @@ const GROUPED_STEP: { strings: readonly string[]; params: readonly unknown[] } =
       ON CONFLICT (fingerprint) WHERE fingerprint IS NOT NULL AND status <> 'Resolved'
       DO UPDATE SET occurrences = a.occurrences + excluded.occurrences, last_seen = greatest(a.last_seen, excluded.last_seen),
                     severity = greatest(a.severity, excluded.severity), version = a.version + 1, updated_at = now()
-      RETURNING a.id, a.fingerprint, a.status, a.occurrences, a.previous_alert_id, (a.xmax = 0) AS fresh
+      RETURNING a.id, a.fingerprint, a.status, a.occurrences, a.previous_alert_id, a.detections, (a.xmax = 0) AS fresh
     ), folded_events AS (
       INSERT INTO alert_events (alert_id, event_id, event_timestamp)
       SELECT f.id, inserted.id, inserted."timestamp" FROM folded f JOIN input ON input.fingerprint = f.fingerprint JOIN inserted ON inserted.id = input.id
@@ -227,7 +227,7 @@ const GROUPED_STEP: { strings: readonly string[]; params: readonly unknown[] } =
       INSERT INTO alert_history (alert_id, action, before, after)
       SELECT f.id, CASE WHEN f.fresh THEN 'raised' ELSE 'repeated' END,
              CASE WHEN f.fresh THEN NULL ELSE jsonb_build_object('occurrences', f.occurrences - g.n) END,
-             CASE WHEN f.fresh THEN jsonb_build_object('status', f.status, 'occurrences', f.occurrences, 'previous_alert', f.previous_alert_id)
+             CASE WHEN f.fresh THEN jsonb_strip_nulls(jsonb_build_object('status', f.status, 'occurrences', f.occurrences, 'previous_alert', f.previous_alert_id, 'detections', f.detections))
                   ELSE jsonb_build_object('occurrences', f.occurrences) END
       FROM folded f JOIN grouped g USING (fingerprint)
     )`
