@@ -8,6 +8,8 @@ import { runBulkJobs } from '../src/services/bulk-jobs.js'
 
 /** How often an idle runner looks for jobs (another instance's, or one left by a restart). */
 const POLL_MS = 2000
+/** How long closing waits for a round in progress. */
+const CLOSE_WAIT_MS = 2000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -56,7 +58,12 @@ async function bulkJobsPlugin(app: FastifyInstance) {
   app.addHook('preClose', async () => {
     stop.abort()
     clearInterval(timer)
-    await running
+    // The round stops after its batch; a batch stuck on a database that is away is not waited
+    // for beyond CLOSE_WAIT_MS: its transaction commits or rolls back on its own, and its items
+    // stay for the next runner, so nothing is applied twice or lost.
+    let wait: NodeJS.Timeout | undefined
+    await Promise.race([running, new Promise<void>((resolve) => (wait = setTimeout(resolve, CLOSE_WAIT_MS)))])
+    clearTimeout(wait)
   })
 }
 
