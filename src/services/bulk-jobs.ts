@@ -13,7 +13,7 @@
 //   try. A job resumed after a restart therefore applies nothing twice and loses nothing.
 // - A batch that fails for a reason of its own (not the database being away) is retried one alert
 //   at a time; an alert that still fails is counted in `failed`, with the error kept.
-import { and, count, desc, eq, inArray, lte, ne, sql } from 'drizzle-orm'
+import { and, count, desc, eq, lte, ne, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/index.js'
 import { alerts, bulkJobItems, bulkJobs, type BulkJob } from '../db/schema.js'
 import { classifyDbError, conflict, notFound } from '../errors.js'
@@ -61,7 +61,8 @@ export async function createBulkJob(db: Db, actor: Actor, filter: JobFilter, set
   return db.transaction(async (tx) => {
     if (actor.id != null) {
       // Serializes one user's requests, so the bound holds when they race.
-      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('vigil.bulk_jobs'), ${actor.id}::int)`)
+      // One 64-bit key per user: user ids are bigints, which the (int, int) form cannot hold.
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`vigil.bulk_jobs:${actor.id}`}::text, 0))`)
       const [{ n }] = await tx.select({ n: count() }).from(bulkJobs).where(and(eq(bulkJobs.createdById, actor.id), ne(bulkJobs.state, 'done')))
       if (n >= MAX_ACTIVE_JOBS_PER_USER) throw conflict(`You have ${n} bulk jobs unfinished, the most one user may have; wait for one to finish.`)
     }
@@ -201,7 +202,7 @@ async function oneByOne(db: Db, job: BulkJob, size: number, rules: TriageRules, 
     } catch (err) {
       if (isTransient(err)) throw err
       await db.transaction(async (tx) => {
-        await tx.delete(bulkJobItems).where(and(eq(bulkJobItems.jobId, job.id), inArray(bulkJobItems.alertId, [alertId])))
+        await tx.delete(bulkJobItems).where(and(eq(bulkJobItems.jobId, job.id), eq(bulkJobItems.alertId, alertId)))
         await addCounts(tx, job.id, { updated: 0, skipped: {}, failed: 1, error: `Alert ${alertId}: ${(err as Error).message || first.message}` })
       })
     }
