@@ -53,3 +53,13 @@ export const suppressionChanges = defineChannel<SuppressionChange>('vigil_suppre
     return /^\d+$/.test(text) && Number.isSafeInteger(id) ? id : '*'
   }
 })
+
+/**
+ * Alert history (the outbox of alert changes) was written: drizzle/0012_alert_stream.sql announces
+ * each statement that inserts into alert_history, with an empty payload. Readers then read the
+ * outbox from their cursor (src/services/alert-stream.ts); the notification carries no data.
+ */
+export const alertChanges = defineChannel<null>('vigil_alert_changes', {
+  format: () => '',
+  parse: () => null
+})

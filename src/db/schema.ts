@@ -638,3 +638,20 @@ export const detectionBuckets = pgTable(
   },
   (t) => [primaryKey({ columns: [t.modelId, t.groupKey, t.bucket] }), index('detection_buckets_expires_at_idx').on(t.expiresAt)]
 )
+
+/**
+ * Single-use tickets for the alert stream (browsers' EventSource cannot send a bearer token):
+ * only the ticket's SHA-256 is kept, and redeeming deletes it, on whichever instance it is used.
+ */
+export const streamTickets = pgTable(
+  'stream_tickets',
+  {
+    hash: varchar('hash', { length: 64 }).primaryKey(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    createdAt: createdAt()
+  },
+  (t) => [index('stream_tickets_expires_at_idx').on(t.expiresAt)]
+)
