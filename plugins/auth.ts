@@ -5,7 +5,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { principalResolver, type Principal } from '../src/auth/principal.js'
+import { principalResolver, type Principal, type UserPrincipal } from '../src/auth/principal.js'
 import { PrincipalCache } from '../src/auth/principal-cache.js'
 import { userChanges } from '../src/db/channels.js'
 import { tokenService, type TokenClaims, type TokenService } from '../src/services/tokens.js'
@@ -25,6 +25,8 @@ declare module 'fastify' {
     principals: PrincipalCache
     /** Resolves the request's credential into `request.principal`, or throws a 401. */
     authenticate(request: FastifyRequest): Promise<Principal>
+    /** The current principal of an active user (undefined for a deactivated or deleted one, or one whose token version moved). */
+    userPrincipal(id: number, tokenVersion?: number): Promise<UserPrincipal | undefined>
   }
   interface FastifyRequest {
     principal: Principal | null
@@ -80,11 +82,12 @@ async function authPlugin(app: FastifyInstance) {
     )
   }
 
-  const resolve = principalResolver(app.db, tokens, principals)
+  const { resolve, userPrincipal } = principalResolver(app.db, tokens, principals)
   app.decorate('authenticate', async (request: FastifyRequest): Promise<Principal> => {
     request.principal = await resolve(request.headers)
     return request.principal
   })
+  app.decorate('userPrincipal', userPrincipal)
 }
 
 export default fp(authPlugin, { name: 'auth', dependencies: ['config', 'db'] })

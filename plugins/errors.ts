@@ -56,6 +56,9 @@ function describe(e: AjvError): string {
       return `Ensure this value is greater than or equal to ${e.params.limit}.`
     case 'format':
       return `Must be a valid ${e.params.format}.`
+    // A name refused rather than dropped (additionalProperties: Never, e.g. a webhook's filter).
+    case 'not':
+      return 'This field is not accepted here.'
     default:
       return e.message ? `${e.message.charAt(0).toUpperCase()}${e.message.slice(1)}.` : 'Invalid value.'
   }

@@ -1,10 +1,12 @@
 // Role-based access control. Every route declares either `config.permission` or
 // `config.public: true`; a route that declares neither refuses to register, so nothing is
 // exposed by omission. One onRequest hook authenticates (401) before it authorizes (403).
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { can, type Permission } from '../src/auth/permissions.js'
-import { forbidden } from '../src/errors.js'
+import type { Principal } from '../src/auth/principal.js'
+import { forbidden, HttpError } from '../src/errors.js'
+import { redeemTicket } from '../src/services/stream-tickets.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -12,6 +14,12 @@ declare module 'fastify' {
     permission?: Permission
     /** Explicitly open to anonymous callers. */
     public?: boolean
+    /**
+     * Also accepts a single-use stream ticket in `?ticket=` instead of a bearer token (for
+     * EventSource, which cannot send headers; src/services/stream-tickets.ts). The permission
+     * is still checked against the ticket's user.
+     */
+    ticket?: boolean
   }
 }
 
@@ -19,6 +27,13 @@ declare module 'fastify' {
 const THIRD_PARTY_PUBLIC = /^\/docs(\/|$)/
 
 async function rbacPlugin(app: FastifyInstance) {
+  async function byTicket(request: FastifyRequest, ticket: string): Promise<Principal> {
+    const principal = await app.userPrincipal(await redeemTicket(app.db, ticket))
+    if (!principal) throw new HttpError('invalid_token', 'The stream ticket is unknown, expired or already used.')
+    request.principal = principal
+    return principal
+  }
+
   app.addHook('onRoute', (route) => {
     const cfg = (route.config ?? {}) as { permission?: Permission; public?: boolean }
     if (cfg.permission || cfg.public) return
@@ -33,7 +48,8 @@ async function rbacPlugin(app: FastifyInstance) {
     if (request.is404) return
     const cfg = request.routeOptions.config
     if (cfg.public) return
-    const principal = await app.authenticate(request)
+    const ticket = cfg.ticket ? (request.query as { ticket?: unknown } | undefined)?.ticket : undefined
+    const principal = typeof ticket === 'string' && request.headers.authorization === undefined ? await byTicket(request, ticket) : await app.authenticate(request)
     if (!cfg.permission || !can(principal.role, cfg.permission)) {
       throw forbidden()
     }

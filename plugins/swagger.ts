@@ -188,6 +188,7 @@ async function swaggerPlugin(app: FastifyInstance) {
         { name: 'models', description: 'Detection models: Sigma rules, correlations and learned baselines' },
         { name: 'views', description: 'Saved views: named filters of the alert, event and incident lists, your own and shared ones' },
         { name: 'suppressions', description: 'Suppressions: exceptions that expire; matching events are stored, flagged, and raise no alert (admin)' },
+        { name: 'webhooks', description: 'Webhooks: signed, retried deliveries of alert changes (Standard Webhooks), their log and redelivery (admin)' },
         { name: 'users', description: 'User management (admin)' },
         { name: 'ingest', description: 'Bulk ingestion and ingest keys for log shippers' },
         { name: 'compat', description: 'Splunk HEC and Elasticsearch compatible ingestion' },

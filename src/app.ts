@@ -4,8 +4,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import alertScreenPlugin from '../plugins/alert-screen.js'
+import alertStreamPlugin from '../plugins/alert-stream.js'
 import authPlugin from '../plugins/auth.js'
 import bulkJobsPlugin from '../plugins/bulk-jobs.js'
 import configPlugin from '../plugins/config.js'
@@ -20,6 +21,7 @@ import metricsPlugin from '../plugins/metrics.js'
 import rbacPlugin from '../plugins/rbac.js'
 import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
+import webhooksPlugin from '../plugins/webhooks.js'
 import alertRoutes from '../routes/alerts/index.js'
 import auditRoutes from '../routes/audit/index.js'
 import authRoutes from '../routes/auth/index.js'
@@ -35,6 +37,7 @@ import tokenRoutes from '../routes/token/index.js'
 import userRoutes from '../routes/users/index.js'
 import suppressionRoutes from '../routes/suppressions/index.js'
 import viewRoutes from '../routes/views/index.js'
+import webhookRoutes from '../routes/webhooks/index.js'
 import { serializerCompiler, validatorCompiler } from './compilers.js'
 import type { Config } from './config.js'
 import { HttpError, statusOf, type ErrorCode } from './errors.js'
@@ -87,12 +90,28 @@ function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, s
   socket.destroy(err)
 }
 
+/** Query parameters that carry a credential (a stream ticket in a browser's EventSource URL). */
+const SECRET_QUERY = /([?&]ticket=)[^&#]*/gi
+
+/** A request as log lines show it (Fastify's fields), with credentials in the URL censored. */
+function requestForLog(req: FastifyRequest) {
+  return {
+    method: req.method,
+    url: req.url.replace(SECRET_QUERY, '$1[redacted]'),
+    version: req.headers['accept-version'] as string | undefined,
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort
+  }
+}
+
 export function createServer(config: Config, logStream?: { write(msg: string): void }): FastifyInstance {
 
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
       redact: { paths: REDACT, censor: '[redacted]' },
+      serializers: { req: requestForLog },
       ...(logStream && { stream: logStream })
     },
     genReqId: () => randomUUID(),
@@ -173,6 +192,8 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(suppressionsPlugin)
   await app.register(bulkJobsPlugin)
   await app.register(alertScreenPlugin)
+  await app.register(webhooksPlugin)
+  await app.register(alertStreamPlugin)
 
   await app.register(tokenRoutes, { prefix: '/api/token' })
   await app.register(authRoutes, { prefix: '/api/auth' })
@@ -184,6 +205,7 @@ export async function buildApp({ config, logStream, pgliteImage }: BuildOptions)
   await app.register(viewRoutes, { prefix: '/api/views' })
   await app.register(suppressionRoutes, { prefix: '/api/suppressions' })
   await app.register(auditRoutes, { prefix: '/api/audit' })
+  await app.register(webhookRoutes, { prefix: '/api/webhooks' })
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(ingestKeyRoutes, { prefix: '/api/ingest-keys' })
   // Ingestion from log shippers, in a scope of its own: its any-content-type body parser, body

@@ -96,6 +96,24 @@ export const ConfigSchema = Type.Object({
    * bound parameters.
    */
   BULK_JOB_BATCH: Type.Integer({ default: 500, minimum: 1, maximum: 5000 }),
+  /** Alert streams (GET /api/alerts/stream) one user may hold open at once; beyond, 429. */
+  ALERT_STREAMS_PER_USER: Type.Integer({ default: 5, minimum: 1, maximum: 100 }),
+  /** Alert streams one instance serves at once; beyond, 429 (a load balancer sends the next to another). */
+  ALERT_STREAMS_MAX: Type.Integer({ default: 1000, minimum: 1, maximum: 100_000 }),
+  /** A comment line on every idle stream this often, so proxies and clients see it alive. */
+  ALERT_STREAM_HEARTBEAT_MS: Type.Integer({ default: 15_000, minimum: 100, maximum: 300_000 }),
+  /**
+   * Streams read the outbox at once when a change is announced (NOTIFY), and at least this often
+   * besides: a change held behind a longer transaction is announced before it can be read.
+   */
+  ALERT_STREAM_POLL_MS: Type.Integer({ default: 1000, minimum: 50, maximum: 60_000 }),
+  /**
+   * What a stream may have written and its client not yet taken; a client that falls this far
+   * behind gets nothing more until it catches up, and is closed (its last id resumes it) if it
+   * does not within ALERT_STREAM_DRAIN_MS.
+   */
+  ALERT_STREAM_MAX_BUFFER_BYTES: Type.Integer({ default: 1024 * 1024, minimum: 16 * 1024, maximum: 64 * 1024 * 1024 }),
+  ALERT_STREAM_DRAIN_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 120_000 }),
   /** Largest JSON body for ordinary API routes. */
   BODY_LIMIT: Int(1024 * 1024, 1024),
   INGEST_MAX_BODY_BYTES: Int(10 * 1024 * 1024, 1024),
@@ -127,7 +145,26 @@ export const ConfigSchema = Type.Object({
    * Addresses and CIDR ranges known to be hostile, comma-separated: the placeholder
    * %vigil_known_bad_addresses% that the detection pack's known-bad-address rule expands.
    */
-  DETECTION_KNOWN_BAD_ADDRESSES: Type.String({ default: '' })
+  DETECTION_KNOWN_BAD_ADDRESSES: Type.String({ default: '' }),
+  // --- Webhooks (README, Webhooks) ---
+  /** Deliver webhooks from this instance (every instance may: a delivery is attempted by one at a time). */
+  WEBHOOKS_ENABLED: Type.Boolean({ default: true }),
+  /**
+   * Let webhooks reach loopback, private, link-local and other internal addresses (for local
+   * receivers and tests). Off, such URLs are refused when a webhook is saved and at every attempt.
+   */
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false }),
+  /** Bound on one attempt: resolving, connecting (at most 5 s of it) and the whole answer. */
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 120_000 }),
+  /**
+   * Seconds before each attempt, comma-separated (Standard Webhooks' schedule by default: at once,
+   * 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); after the last one fails the delivery is failed.
+   */
+  WEBHOOK_RETRY_SCHEDULE: Type.String({ default: '0,5,300,1800,7200,18000,36000,36000', minLength: 1, maxLength: 1000 }),
+  /** A webhook whose every attempt failed for this many days is turned off, saying why. */
+  WEBHOOK_DISABLE_AFTER_DAYS: Type.Number({ default: 5, exclusiveMinimum: 0, maximum: 365 }),
+  /** Attempts one instance makes at once. */
+  WEBHOOK_CONCURRENCY: Type.Integer({ default: 10, minimum: 1, maximum: 200 })
 })
 
 export type Config = Static<typeof ConfigSchema> & { JWT_SECRET: string }
@@ -164,6 +201,7 @@ export function loadConfig(
     throw new ConfigError('Invalid configuration: WORKERS above 1 needs DATABASE_URL (the embedded database belongs to one process)')
   }
   sigmaPlaceholders(config)
+  webhookRetrySchedule(config)
   groupByFields(config)
   return { ...config, JWT_SECRET: resolveJwtSecret(config) }
 }
@@ -230,4 +268,18 @@ function resolveJwtSecret(config: Static<typeof ConfigSchema>): string {
   const generated = randomBytes(48).toString('base64url')
   writeFileSync(file, generated, { mode: 0o600 })
   return generated
+}
+
+/** Most attempts a retry schedule may have, and the longest wait in it (2 days). */
+export const MAX_RETRY_STEPS = 50
+const MAX_RETRY_DELAY_S = 2 * 86_400
+
+/** WEBHOOK_RETRY_SCHEDULE as seconds before each attempt; a bad one stops the start. */
+export function webhookRetrySchedule(config: Pick<Config, 'WEBHOOK_RETRY_SCHEDULE'>): number[] {
+  const parts = config.WEBHOOK_RETRY_SCHEDULE.split(',').map((p) => p.trim())
+  const seconds = parts.map(Number)
+  if (parts.length > MAX_RETRY_STEPS || parts.some((p, i) => p === '' || !Number.isFinite(seconds[i]) || seconds[i] < 0 || seconds[i] > MAX_RETRY_DELAY_S)) {
+    throw new ConfigError(`Invalid configuration: WEBHOOK_RETRY_SCHEDULE must be 1 to ${MAX_RETRY_STEPS} comma-separated seconds, each 0 to ${MAX_RETRY_DELAY_S}`)
+  }
+  return seconds
 }

@@ -43,6 +43,8 @@ interface Row {
   type?: RegExp
   /** The route takes a credential of its own: every other caller is unauthenticated there (401). */
   ownCredential?: boolean
+  /** A query string for the probe (e.g. a stream that ends by itself). */
+  query?: string
 }
 
 const ALL_USERS: Caller[] = ['viewer', 'analyst', 'responder', 'admin']
@@ -76,6 +78,9 @@ const MATRIX: Record<string, Row> = {
   'GET /api/alerts': { ok: 200, admits: ALL_USERS },
   'POST /api/alerts': { ok: 400, admits: ['admin'] },
   'GET /api/alerts/stats': { ok: 200, admits: ALL_USERS },
+  // The stream answers 200 and stays open; the probe's ends after a second.
+  'GET /api/alerts/stream': { ok: 200, admits: ALL_USERS, query: '?timeout=1', type: /^text\/event-stream/ },
+  'POST /api/alerts/stream/ticket': { ok: 201, admits: ALL_USERS },
   'GET /api/alerts/{id}': { ok: 404, admits: ALL_USERS },
   'PATCH /api/alerts/{id}': { ok: 400, admits: TRIAGERS },
   'POST /api/alerts/bulk': { ok: 400, admits: TRIAGERS },
@@ -116,6 +121,16 @@ const MATRIX: Record<string, Row> = {
   'PATCH /api/suppressions/{id}': { ok: 404, admits: ['admin'] },
   'DELETE /api/suppressions/{id}': { ok: 404, admits: ['admin'] },
   'GET /api/audit': { ok: 200, admits: ['admin'] },
+  // Webhooks: admins only (webhooks:manage).
+  'GET /api/webhooks': { ok: 200, admits: ['admin'] },
+  'POST /api/webhooks': { ok: 400, admits: ['admin'] },
+  'GET /api/webhooks/{id}': { ok: 404, admits: ['admin'] },
+  'PATCH /api/webhooks/{id}': { ok: 404, admits: ['admin'] },
+  'DELETE /api/webhooks/{id}': { ok: 404, admits: ['admin'] },
+  'POST /api/webhooks/{id}/rotate': { ok: 404, admits: ['admin'] },
+  'GET /api/webhooks/{id}/deliveries': { ok: 404, admits: ['admin'] },
+  'POST /api/webhooks/{id}/deliveries/{delivery_id}/redeliver': { ok: 404, admits: ['admin'] },
+  'POST /api/webhooks/{id}/test': { ok: 404, admits: ['admin'] },
   'GET /api/ingest-keys': { ok: 200, admits: ['admin'] },
   'POST /api/ingest-keys': { ok: 400, admits: ['admin'] },
   'GET /api/ingest-keys/{id}': { ok: 404, admits: ['admin'] },
@@ -216,7 +231,7 @@ t.test('every route x every caller', async (t) => {
     const row = MATRIX[route]
     if (!row) continue
     const [method, path] = route.split(' ')
-    const url = path.replace('{index}', 'logs').replace(/\{[^}]+\}/g, '999999')
+    const url = path.replace('{index}', 'logs').replace(/\{[^}]+\}/g, '999999') + (row.query ?? '')
     const payload = ['POST', 'PUT', 'PATCH'].includes(method) ? (row.body ?? {}) : undefined
     for (const caller of CALLERS) {
       const res = await inject(app, { method: method as any, url, headers: headers[caller], payload: payload as any })

@@ -41,7 +41,10 @@ async function snapshot(app: FastifyInstance) {
     alert_history: schema.alertHistory,
     bulk_jobs: schema.bulkJobs,
     saved_views: schema.savedViews,
-    suppressions: schema.suppressions
+    suppressions: schema.suppressions,
+    webhooks: schema.webhooks,
+    webhook_deliveries: schema.webhookDeliveries,
+    webhook_attempts: schema.webhookAttempts
   }
   const out: Record<string, unknown> = {}
   for (const [name, table] of Object.entries(tables)) {
@@ -64,7 +67,10 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
     BODY_LIMIT: 256 * 1024,
     INGEST_MAX_BODY_BYTES: 64 * 1024,
     INGEST_MAX_DECOMPRESSED_BYTES: 256 * 1024,
-    INGEST_MAX_RECORDS: 100
+    INGEST_MAX_RECORDS: 100,
+    // A webhook to aim at, on a local address; nothing is delivered while the corpus runs.
+    WEBHOOK_ALLOW_PRIVATE: true,
+    WEBHOOKS_ENABLED: false
   })
   const admin = await makeUser(app, 'admin')
   const analyst = await makeUser(app, 'analyst')
@@ -82,6 +88,8 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
   const expiresAt = new Date(Date.now() + 30 * 86_400_000).toISOString()
   const suppression = await inject(app, { method: 'POST', url: '/api/suppressions/', headers: auth, payload: { source: 'fuzz-target', reason: 'r', expires_at: expiresAt } })
   t.equal(suppression.status, 201)
+  const webhook = await inject(app, { method: 'POST', url: '/api/webhooks/', headers: auth, payload: { name: 'fuzz', url: 'http://127.0.0.1:9/hook' } })
+  t.equal(webhook.status, 201)
   // Use the key once, so its last-used time is already set when the snapshot is taken.
   const warm = await inject(app, { method: 'POST', url: '/api/events/bulk', headers: ingestAuth, payload: '{"source":"warm","event_type":"anomaly","severity":"Low","external_id":"w"}' })
   t.equal(warm.status, 200)
@@ -119,7 +127,9 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
     [`/api/alerts/${alert.id}/comments/`]: [],
     [`/api/alerts/${alert.id}/events/`]: [],
     '/api/views/': ['list', 'shared', 'mine'],
-    '/api/suppressions/': ['active', 'owner']
+    '/api/suppressions/': ['active', 'owner'],
+    '/api/webhooks/': ['active'],
+    [`/api/webhooks/${webhook.body.id}/deliveries/`]: ['state']
   }
   for (const [url, filters] of Object.entries(lists)) {
     for (const q of BAD_PAGES) add(`GET ${url}?${q}`, 'validation_failed', { method: 'GET', url: `${url}?${q}` })
@@ -152,7 +162,10 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
     ['POST', '/api/auth/logout', { refresh: 'x' }, ['refresh']],
     ['POST', '/api/views/', { name: 'v', list: 'alerts', filters: { severity: 'High' } }, ['name', 'list', 'filters', 'shared']],
     ['POST', '/api/suppressions/', { source: 'scanner', reason: 'r', expires_at: expiresAt }, ['source', 'event_type', 'severity', 'rule_id', 'fields', 'reason', 'owner', 'expires_at', 'resolve_matching']],
-    ['PATCH', `/api/suppressions/${suppression.body.id}/`, { reason: 'r' }, ['reason', 'owner', 'expires_at']]
+    ['PATCH', `/api/suppressions/${suppression.body.id}/`, { reason: 'r' }, ['reason', 'owner', 'expires_at']],
+    ['POST', '/api/webhooks/', { name: 'h', url: 'http://127.0.0.1:9/hook' }, ['name', 'url', 'event_types', 'filter', 'active']],
+    ['PATCH', `/api/webhooks/${webhook.body.id}/`, { name: 'h' }, ['name', 'url', 'event_types', 'filter', 'active']],
+    ['POST', `/api/webhooks/${webhook.body.id}/rotate/`, { overlap_seconds: 60 }, ['overlap_seconds']]
   ]
   for (const [method, url, base, fields] of bodies) {
     for (const field of fields) {
@@ -166,7 +179,9 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
         const payload = { ...base, [field]: v }
         // Values the field legitimately takes are not malformed: null unassigns or clears.
         if (v === null && ['assignee', 'email', 'reason'].includes(field)) continue
-        if (typeof v === 'boolean' && ['is_active', 'shared'].includes(field)) continue
+        if (typeof v === 'boolean' && ['is_active', 'shared', 'active'].includes(field)) continue
+        // 12345 seconds is an overlap a rotation takes.
+        if (v === 12345 && field === 'overlap_seconds') continue
         // A list of one tag is a valid list of tags.
         if (Array.isArray(v) && ['add_tags', 'remove_tags'].includes(field)) continue
         // An object of one field path and its value is a valid match of fields.
@@ -244,6 +259,19 @@ t.test('malformed requests: all 4xx, none 5xx, database unchanged', async (t) =>
     ['alerts by a rule id too long', 'validation_failed', { method: 'GET', url: `/api/alerts/?rule_id=${'r'.repeat(300)}` }]
   ]
   for (const [name, code, opts] of modelCases) add(`models: ${name}`, code, opts)
+
+  // The alert stream: its filters, cursors and tickets are refused before any stream opens.
+  const streamCases: [string, Expect, InjectOptions][] = [
+    ...['severity', 'status', 'event_type', 'verdict', 'assignee', 'unassigned', 'tag', 'model', 'created_after'].flatMap((f): [string, Expect, InjectOptions][] =>
+      [...SQLI, '\u0000', '🔥'].map((v) => [`${f}=${JSON.stringify(v)}`, 'validation_failed', { method: 'GET', url: `/api/alerts/stream?${f}=${encodeURIComponent(v)}` }])
+    ),
+    ...['12', 'x.1', '1.-1', '1.99999999999999999999', SQLI[0], '1.2.3'].map((v): [string, Expect, InjectOptions] => [`after=${v}`, 'validation_failed', { method: 'GET', url: `/api/alerts/stream?after=${encodeURIComponent(v)}` }]),
+    ...['x', '1', '1.2.3', SQLI[1]].map((v): [string, Expect, InjectOptions] => [`Last-Event-ID ${v}`, 'validation_failed', { method: 'GET', url: '/api/alerts/stream', headers: { 'last-event-id': v } }]),
+    ['timeout 0', 'validation_failed', { method: 'GET', url: '/api/alerts/stream?timeout=0' }],
+    ['timeout a day and more', 'validation_failed', { method: 'GET', url: '/api/alerts/stream?timeout=86401' }],
+    ['ticket too long', 'validation_failed', { method: 'GET', url: `/api/alerts/stream?ticket=${'t'.repeat(200)}` }]
+  ]
+  for (const [name, code, opts] of streamCases) add(`stream: ${name}`, code, opts)
 
   // 6. URLs Fastify refuses before routing, and routes that do not exist.
   add('GET a URL that does not percent-decode', 'malformed_request', { method: 'GET', url: '/api/events/%zz/' })

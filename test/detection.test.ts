@@ -183,7 +183,8 @@ if (onPostgres) t.test('the correlation state is shared by two instances ingesti
   const second = await build(t, { DATABASE_URL: url })
   const { admin, analyst } = await makeRoles(first)
   const model = await createModel(first, analyst, { name: 'SSH brute force', model_type: 'sigma', definition: BRUTE_FORCE })
-  await eventually(async () => second.detector.models.length === 1, 5000)
+  // Both instances must run the model before the race (the second learns of it by notification).
+  t.ok(await eventually(async () => second.detector.models.length === 1 && first.detector.models.length === 1, 30_000), 'both instances compiled the model')
   const { key } = await makeIngestKey(first, admin, { source: 'bastion-01', event_type: 'intrusion', severity: 'Low', logsource: { product: 'linux', service: 'sshd' } })
   const post = (app: FastifyInstance, i: number) =>
     inject(app, { method: 'POST', url: '/api/events/bulk', headers: { authorization: `Bearer ${key}` }, payload: ndjson([sshLine('192.0.2.44', 'root', i)]) })

@@ -13,11 +13,22 @@ import { listAlertEvents } from '../../src/services/events.js'
 import { EventOut } from '../events/schema.js'
 import { createBulkJob, getBulkJob, listBulkJobs } from '../../src/services/bulk-jobs.js'
 import { MAX_BULK_IDS, triageAlert, triageMany } from '../../src/services/triage.js'
-import { badRequest } from '../../src/errors.js'
+import { badRequest, forbidden } from '../../src/errors.js'
+import { readCredential } from '../../src/auth/ingest-keys.js'
+import { serializerCompiler } from '../../src/compilers.js'
+import { parseCursor } from '../../src/services/alert-stream.js'
+import { issueTicket, TICKET_TTL_S } from '../../src/services/stream-tickets.js'
+import type { StreamEnd } from '../../plugins/alert-stream.js'
 import { Type } from '@sinclair/typebox'
-import { AlertCreate, AlertOut, AlertPatch, AlertQuery, AlertStats, AlertStatsQuery, BulkBody, BulkJobOut, BulkResult, CommentCreate, CommentOut, CommentParams, HistoryOut } from './schema.js'
+import { AlertCreate, AlertOut, AlertPatch, AlertQuery, AlertStats, AlertStatsQuery, BulkBody, BulkJobOut, BulkResult, CommentCreate, CommentOut, CommentParams, HistoryOut, StreamChange, StreamQuery, StreamTicket } from './schema.js'
 
 const tags = ['alerts']
+const STREAM_EXAMPLE =
+  'retry: 2000\nid: 48213.0\n: connected\n\n' +
+  'id: 48215.913\nevent: raised\ndata: {"alert":{"id":7,"status":"Open","severity":"High","source":"fw-1"},"change":{"id":913,"action":"raised"}}\n\n' +
+  ': heartbeat\n\n'
+/** A stream's length when its request names none. */
+const DEFAULT_STREAM_S = 3600
 
 /** An alert's ETag: its version, as a strong validator. */
 const etag = (version: number) => `"${version}"`
@@ -80,6 +91,74 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     handler: async (request, reply) => reply.code(201).send(await raiseByHand(app.db, actorOf(request), request.body))
+  })
+
+  const serializeChange = serializerCompiler({ schema: StreamChange, method: 'GET', url: '/api/alerts/stream', httpStatus: '200' }) as (data: unknown) => string
+
+  app.get('/stream', {
+    config: { permission: 'alerts:read', ticket: true },
+    schema: {
+      tags,
+      summary: 'Stream alert changes (Server-Sent Events)',
+      description:
+        'Every change to an alert the filters match, as it is committed, on whichever instance: `event:` the change (raised, changed, repeated, commented, comment_deleted, linked, unlinked), `id:` a cursor, `data:` the alert and the change. ' +
+        'Send `Last-Event-ID` (EventSource does on reconnecting) or `?after=` to resume: nothing is lost and nothing repeated. Without either, the stream starts with the changes from now. ' +
+        'A heartbeat comment every 15 s. Browsers, whose EventSource cannot send a header, pass a single-use `ticket` from POST /api/alerts/stream/ticket. ' +
+        'The stream ends with an `end` event (its `reason`: timeout, token_expired, revoked, slow_client, shutting_down) whose id resumes it. At most ALERT_STREAMS_PER_USER streams per user (429 beyond).',
+      querystring: StreamQuery,
+      response: {
+        200: {
+          description: 'The stream, until it ends',
+          content: { 'text/event-stream': { schema: Type.String(), example: STREAM_EXAMPLE } }
+        },
+        ...errors(400, 401, 403, {
+          429: { description: 'As many streams open as one user (or this instance) may hold', code: 'too_many_streams', detail: 'You already hold 5 alert streams, as many as one user may; close one first.' }
+        })
+      }
+    },
+    handler: async (request, reply) => {
+      const principal = request.principal
+      if (principal?.kind !== 'user') throw forbidden()
+      const { after: afterParam, ticket: _ticket, timeout, ...filters } = request.query
+      const header = request.headers['last-event-id']
+      const text = typeof header === 'string' && header !== '' ? header : afterParam
+      const after = text === undefined ? undefined : parseCursor(text)
+      if (text !== undefined && !after) throw badRequest('Last-Event-ID is not an event id of this stream.', 'Last-Event-ID')
+      // A bearer stream lasts no longer than its token and ends when the user logs out (the version moves).
+      const credential = readCredential(request.headers)
+      const claims = credential?.kind === 'jwt' ? app.jwt.decode<{ exp?: number; tv?: number }>(credential.token) : null
+      let until = Date.now() + (timeout ?? DEFAULT_STREAM_S) * 1000
+      let untilReason: StreamEnd = 'timeout'
+      if (claims?.exp !== undefined && claims.exp * 1000 < until) {
+        until = claims.exp * 1000
+        untilReason = 'token_expired'
+      }
+      await app.alertStreams.open(request, reply, {
+        principal,
+        filter: filtersOf(request, filters),
+        after,
+        until,
+        untilReason,
+        tokenVersion: claims?.tv,
+        serialize: serializeChange
+      })
+      return reply
+    }
+  })
+
+  app.post('/stream/ticket', {
+    config: { permission: 'alerts:read' },
+    schema: {
+      tags,
+      summary: 'A ticket to open an alert stream',
+      description: `For browsers: EventSource cannot send an Authorization header. The ticket opens one stream (\`GET /api/alerts/stream?ticket=…\`) as the caller, within ${TICKET_TTL_S} s, on any instance; only its hash is stored.`,
+      response: { 201: described(StreamTicket, 'The ticket'), ...errors(401, 403) }
+    },
+    handler: async (request, reply) => {
+      const principal = request.principal
+      if (principal?.kind !== 'user') throw forbidden()
+      return reply.code(201).send(await issueTicket(app.db, principal.id))
+    }
   })
 
   app.get('/stats', {

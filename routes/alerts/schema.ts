@@ -92,7 +92,7 @@ export const TriageFilters = {
 }
 
 /** Every filter of the alert list: the list takes them with paging, a bulk job and a saved view without. */
-const AlertListFilters = {
+export const AlertListFilters = {
   ...AlertFilters,
   ...TriageFilters,
   model: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Only alerts a detection model (its id) raised or matched' })),
@@ -174,8 +174,8 @@ export const HistoryOut = Type.Object(
     created_at: Timestamp,
     actor_id: Type.Union([Type.Integer(), Type.Null()]),
     actor: Type.Union([Type.String(), Type.Null()], { description: 'Who: a username; null for the detection policy or the event' }),
-    action: StringEnum(['raised', 'changed', 'commented', 'comment_deleted', 'linked', 'unlinked'] as const, {
-      description: 'raised, changed (the fields in before and after), commented, comment_deleted, linked or unlinked (to an incident)'
+    action: StringEnum(['raised', 'changed', 'repeated', 'commented', 'comment_deleted', 'linked', 'unlinked'] as const, {
+      description: 'raised, changed (the fields in before and after), repeated (a grouped repeat: occurrences before and after), commented, comment_deleted, linked or unlinked (to an incident)'
     }),
     before: Changes,
     after: Changes
@@ -354,4 +354,40 @@ export const AlertStats = Type.Object(
       }
     ]
   }
+)
+
+/** One change in the outbox: what `GET /api/alerts/stream` sends as an event's data. */
+export const StreamChange = Type.Object(
+  {
+    alert: AlertOut,
+    change: Type.Object({
+      id: Type.Integer(),
+      at: Timestamp,
+      action: Type.String({ description: 'As in the history: raised, changed, repeated, commented, comment_deleted, linked, unlinked' }),
+      actor: Type.Union([Type.String(), Type.Null()]),
+      actor_id: Type.Union([Type.Integer(), Type.Null()]),
+      before: Changes,
+      after: Changes
+    })
+  },
+  { title: 'Stream event data' }
+)
+
+const { updated_since: _since, ...StreamFilters } = AlertListFilters
+
+export const StreamQuery = Type.Object({
+  ...StreamFilters,
+  after: Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,20}\\.[0-9]{1,19}$', maxLength: 40, description: 'Resume after this event id (what `Last-Event-ID` carries; the header wins when both are sent)' })
+  ),
+  ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'A stream ticket (POST /api/alerts/stream/ticket) instead of a bearer token, for EventSource' })),
+  timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'End the stream after this many seconds (default 3600); the `end` event resumes it' }))
+})
+
+export const StreamTicket = Type.Object(
+  {
+    ticket: Type.String({ description: 'Use once, within 30 s: `GET /api/alerts/stream?ticket=…`' }),
+    expires_at: Timestamp
+  },
+  { title: 'Stream ticket', examples: [{ ticket: 'vst_3q2-7wL0cVfS1kq9T0hQ8yU4eR6tY2uI5oP7aS9dF1g', expires_at: '2026-11-24T10:00:30.000Z' }] }
 )

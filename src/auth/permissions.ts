@@ -18,7 +18,8 @@ export const PERMISSIONS = [
   'suppressions:write',
   'users:manage',
   'ingest-keys:manage',
-  'audit:read'
+  'audit:read',
+  'webhooks:manage'
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
@@ -39,7 +40,8 @@ export const PERMISSION_ACTIONS: Record<Permission, string> = {
   'suppressions:write': 'read, create, change or end suppressions',
   'users:manage': 'manage users',
   'ingest-keys:manage': 'manage ingest keys',
-  'audit:read': 'read the audit trail'
+  'audit:read': 'read the audit trail',
+  'webhooks:manage': 'manage webhooks and read their deliveries'
 }
 
 /** An ingest key is a machine credential: it may ingest events and nothing else. */

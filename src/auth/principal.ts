@@ -59,7 +59,15 @@ export function principalResolver(db: Db, tokens: TokenService, principals: Prin
     .where(eq(users.id, sql.placeholder('id')))
     .prepare('vigil_auth_user')
 
-  return async function resolve(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
+  /** The user's principal, if the user exists and is active (and holds token version `tv`, when given). */
+  async function userPrincipal(id: number, tv?: number): Promise<UserPrincipal | undefined> {
+    const user = await principals.load(id, async () => (await userById.execute({ id }))[0])
+    if (!user || !user.isActive || (tv !== undefined && user.tokenVersion !== tv)) return undefined
+    const { tokenVersion: _tv, ...rest } = user
+    return { kind: 'user', ...rest }
+  }
+
+  async function resolve(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
     const credential = readCredential(headers)
     if (!credential) throw invalidToken(UNAUTHENTICATED, 'not_authenticated')
     if (credential.kind === 'ingest-key') {
@@ -71,9 +79,9 @@ export function principalResolver(db: Db, tokens: TokenService, principals: Prin
     if (claims.typ !== 'access') throw invalidToken('Token has wrong type')
     const id = Number(claims.sub)
     if (!Number.isSafeInteger(id)) throw invalidToken()
-    const user = await principals.load(id, async () => (await userById.execute({ id }))[0])
-    if (!user || !user.isActive || user.tokenVersion !== claims.tv) throw invalidToken()
-    const { tokenVersion: _tv, ...rest } = user
-    return { kind: 'user', ...rest }
+    const user = await userPrincipal(id, claims.tv)
+    if (!user) throw invalidToken()
+    return user
   }
+  return { resolve, userPrincipal }
 }

@@ -655,3 +655,105 @@ export const streamTickets = pgTable(
   },
   (t) => [index('stream_tickets_expires_at_idx').on(t.expiresAt)]
 )
+
+// --- Webhooks (issue 13): subscriptions fed from the alert outbox (src/services/webhooks.ts) ---
+
+export const WEBHOOK_DELIVERY_STATES = ['pending', 'delivered', 'failed'] as const
+export type WebhookDeliveryState = (typeof WEBHOOK_DELIVERY_STATES)[number]
+export const webhookDeliveryStateEnum = pgEnum('webhook_delivery_state', WEBHOOK_DELIVERY_STATES)
+
+/**
+ * A webhook subscription. Its secret signs every delivery (Standard Webhooks); during a rotation
+ * the previous one signs too until previous_secret_until. The cursor (cursor_tx, cursor_id) is its
+ * position in the alert outbox (src/services/alert-stream.ts): fan-out moves it in the transaction
+ * that inserts the deliveries, holding the row FOR UPDATE.
+ */
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    name: varchar('name', { length: 100 }).notNull(),
+    url: text('url').notNull(),
+    // Empty: every type.
+    eventTypes: text('event_types').array().notNull().default(sql`'{}'::text[]`),
+    // An alert-list filter (routes/alerts/schema.ts AlertQuery, without paging).
+    filter: jsonb('filter').$type<Record<string, unknown>>().notNull().default({}),
+    active: boolean('active').notNull().default(true),
+    secret: text('secret').notNull(),
+    previousSecret: text('previous_secret'),
+    previousSecretUntil: timestamp('previous_secret_until', { withTimezone: true, mode: 'date' }),
+    cursorTx: xid8('cursor_tx').notNull(),
+    cursorId: bigint('cursor_id', { mode: 'number' }).notNull().default(0),
+    disabledReason: text('disabled_reason'),
+    // Since when every attempt failed (null once one succeeds): WEBHOOK_DISABLE_AFTER_DAYS counts from it.
+    failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
+    createdById: bigint('created_by_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [index('webhooks_created_at_id_idx').on(t.createdAt.desc(), t.id.desc())]
+)
+
+/**
+ * One outbox change to deliver to one webhook. message_id is the `webhook-id` header, the same on
+ * every attempt; payload is the body exactly as sent. A delivery is attempted by one instance at a
+ * time: it is claimed by setting lease_until (and lease_token), and a crashed instance's lease expires.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    webhookId: bigint('webhook_id', { mode: 'number' })
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    // The alert_history row delivered (null for a test message).
+    changeId: bigint('change_id', { mode: 'number' }),
+    messageId: varchar('message_id', { length: 64 }).notNull(),
+    type: varchar('type', { length: 64 }).notNull(),
+    payload: text('payload').notNull(),
+    state: webhookDeliveryStateEnum('state').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    // The position in the retry schedule (a redelivery starts it again).
+    step: integer('step').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    leaseUntil: timestamp('lease_until', { withTimezone: true, mode: 'date' }),
+    leaseToken: uuid('lease_token'),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    lastLatencyMs: integer('last_latency_ms'),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt()
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_message_id_idx').on(t.messageId),
+    uniqueIndex('webhook_deliveries_webhook_change_idx').on(t.webhookId, t.changeId),
+    // The due query: pending ones by when they are due.
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt, t.id).where(sql`${t.state} = 'pending'`),
+    // Outbox order per webhook: the oldest pending one goes first.
+    index('webhook_deliveries_pending_idx').on(t.webhookId, t.id).where(sql`${t.state} = 'pending'`),
+    // The delivery log, newest first with the id as tie-breaker.
+    index('webhook_deliveries_webhook_created_at_id_idx').on(t.webhookId, t.createdAt.desc(), t.id.desc())
+  ]
+)
+
+/** Every attempt of a delivery: when, the status (null: no answer), the error, the latency, the start of the answer. */
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    deliveryId: bigint('delivery_id', { mode: 'number' })
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+    status: integer('status'),
+    error: text('error'),
+    latencyMs: integer('latency_ms').notNull(),
+    // At most 1 KiB of the answer's body, control characters removed.
+    response: text('response')
+  },
+  (t) => [index('webhook_attempts_delivery_id_idx').on(t.deliveryId, t.id)]
+)
+
+export type Webhook = typeof webhooks.$inferSelect
+export type WebhookDelivery = typeof webhookDeliveries.$inferSelect
+export type WebhookAttempt = typeof webhookAttempts.$inferSelect

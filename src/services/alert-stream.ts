@@ -118,3 +118,25 @@ export async function readChanges(db: Db, cursor: StreamCursor, filter: StreamFi
   const last = rows[rows.length - 1]
   return { events, cursor: last ? { tx: last.tx, id: last.id } : cursor, more: rows.length === STREAM_PAGE }
 }
+
+/**
+ * The newest committed change a reader may take now (below the horizon), or undefined while the
+ * outbox is empty: one read tells every stream on an instance whether it has anything to read.
+ */
+export async function headCursor(db: Db): Promise<StreamCursor | undefined> {
+  const others = await otherDatabases(db)
+  const [row] = await db
+    .select({ tx: sql<string>`${alertHistory.tx}::text`, id: alertHistory.id })
+    .from(alertHistory)
+    .where(sql`${alertHistory.tx} < ${horizon(others)}`)
+    .orderBy(sql`${alertHistory.tx} desc`, sql`${alertHistory.id} desc`)
+    .limit(1)
+  return row
+}
+
+/** Whether `a` is before `b` in outbox order. */
+export function isBefore(a: StreamCursor, b: StreamCursor): boolean {
+  const ta = BigInt(a.tx)
+  const tb = BigInt(b.tx)
+  return ta < tb || (ta === tb && a.id < b.id)
+}
