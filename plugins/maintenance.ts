@@ -1,5 +1,6 @@
 // Storage upkeep, on every instance: makes the partitions of events for the days ahead and, with
-// RETENTION_DAYS, drops the days past it (src/db/partitions.ts, src/services/retention.ts), hourly;
+// RETENTION_DAYS, drops the days past it (src/db/partitions.ts, src/services/retention.ts), and
+// deletes the webhook deliveries finished more than WEBHOOK_DELIVERY_RETENTION_DAYS ago, hourly;
 // and counts the alerts of closed hours for stats (src/services/alert-stats.ts), every minute. A
 // round runs once the app is ready and then on those schedules, in the background: it never delays
 // a start or a request, a failed round is logged and the next one tries again, and instances
@@ -9,6 +10,7 @@ import fp from 'fastify-plugin'
 import { MAINTENANCE_MS, makeEventPartitions } from '../src/db/partitions.js'
 import { countAlertHours } from '../src/services/alert-stats.js'
 import { dropExpiredEvents } from '../src/services/retention.js'
+import { pruneDeliveries } from '../src/services/webhooks.js'
 
 /** How often alerts of closed hours are counted. */
 const COUNT_MS = 60_000
@@ -42,6 +44,8 @@ async function maintenancePlugin(app: FastifyInstance) {
           )
         }
       }
+      const deliveries = await pruneDeliveries(app.db, config.WEBHOOK_DELIVERY_RETENTION_DAYS)
+      if (deliveries > 0) log.info({ deliveries, retention_days: config.WEBHOOK_DELIVERY_RETENTION_DAYS }, 'retention: deleted finished webhook deliveries')
     } catch (err) {
       if (!closed) log.warn({ err: { message: (err as Error).message } }, 'maintenance round failed; the next one tries again')
     }

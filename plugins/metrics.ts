@@ -7,7 +7,9 @@
 // - HTTP answers by route pattern (never the raw URL: the label stays bounded), method and status;
 // - ingestion results, counted where they are produced (app.ingest, plugins/ingest.ts);
 // - detections by model, counted where the engine's matches are counted (src/detection/detector.ts);
-// - the ingestion gate and the database pool, read from their state when scraped;
+// - webhook attempts by outcome, counted by the delivery engine (plugins/webhooks.ts, its onAttempt);
+// - the ingestion gate, the database pool and the open alert streams, read from their state when
+//   scraped, and the pending webhook deliveries, one bounded count query per scrape;
 // - process, heap, GC and event-loop delay: prom-client's default metrics.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
@@ -17,6 +19,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { HttpError, UNAUTHENTICATED } from '../src/errors.js'
 import type { Format } from '../src/ingest/formats.js'
 import type { IngestResult } from '../src/ingest/ingest.js'
+import { ATTEMPT_OUTCOMES, type AttemptOutcome } from '../src/services/webhook-delivery.js'
+import { countPending, PENDING_COUNT_CAP } from '../src/services/webhooks.js'
 import { errors } from '../src/schemas.js'
 
 /** Why an ingestion request was refused for load, before its body was read. */
@@ -31,6 +35,8 @@ declare module 'fastify' {
       refused(reason: BusyReason): void
       /** Counts a model's detections (matched events, correlation and baseline firings). */
       detected(model: { id: number; name: string }, n: number): void
+      /** Counts one webhook attempt whose result was written, by what it came to. */
+      webhookAttempt(outcome: AttemptOutcome): void
     }
   }
 }
@@ -53,7 +59,7 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest()
 async function metricsPlugin(app: FastifyInstance) {
   const token = app.config.METRICS_TOKEN
   if (!token) {
-    app.decorate('metrics', { ingested() {}, refused() {}, detected() {} })
+    app.decorate('metrics', { ingested() {}, refused() {}, detected() {}, webhookAttempt() {} })
     return
   }
   const registry = new Registry()
@@ -96,6 +102,13 @@ async function metricsPlugin(app: FastifyInstance) {
     registers
   })
   for (const reason of BUSY_REASONS) refusals.inc({ reason }, 0)
+  const webhookAttempts = new Counter({
+    name: 'vigil_webhook_attempts_total',
+    help: 'Webhook delivery attempts this instance made and recorded, by outcome: delivered (2xx), failed (the delivery is over: 410 or the retry schedule ran out), retry (another attempt follows).',
+    labelNames: ['outcome'] as const,
+    registers
+  })
+  for (const outcome of ATTEMPT_OUTCOMES) webhookAttempts.inc({ outcome }, 0)
   // One series per model that detected something since the start (models are few, named by people).
   const detections = new Counter({
     name: 'vigil_detections_total',
@@ -114,6 +127,9 @@ async function metricsPlugin(app: FastifyInstance) {
     },
     detected(model: { id: number; name: string }, n: number) {
       detections.inc({ model_id: String(model.id), model: model.name }, n)
+    },
+    webhookAttempt(outcome: AttemptOutcome) {
+      webhookAttempts.inc({ outcome })
     }
   })
 
@@ -141,6 +157,30 @@ async function metricsPlugin(app: FastifyInstance) {
     registers,
     collect() {
       this.set(app.ingestGate.waiting)
+    }
+  })
+  // app.alertStreams is decorated by plugins/alert-stream.ts, registered after this one.
+  new Gauge({
+    name: 'vigil_alert_streams',
+    help: 'Alert streams (GET /api/alerts/stream) open on this instance.',
+    registers,
+    collect() {
+      this.set(app.alertStreams.size)
+    }
+  })
+  // One count per scrape, bounded (PENDING_COUNT_CAP). A database that does not answer leaves the
+  // gauge without a sample rather than failing the whole scrape.
+  new Gauge({
+    name: 'vigil_webhook_deliveries_pending',
+    help: `Webhook deliveries pending across all instances (due, being attempted, or waiting for an older one of their webhook), counted up to ${PENDING_COUNT_CAP}.`,
+    registers,
+    async collect() {
+      try {
+        this.set(await countPending(app.db))
+      } catch (err) {
+        this.reset()
+        app.log.debug({ err: { message: (err as Error).message } }, 'metrics: could not count pending webhook deliveries')
+      }
     }
   })
   // postgres.js keeps its connections' state private: only the configured maximum is public.

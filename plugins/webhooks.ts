@@ -33,7 +33,8 @@ async function webhooksPlugin(app: FastifyInstance) {
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     schedule: webhookRetrySchedule(config),
     disableAfterDays: config.WEBHOOK_DISABLE_AFTER_DAYS,
-    concurrency: config.WEBHOOK_CONCURRENCY
+    concurrency: config.WEBHOOK_CONCURRENCY,
+    onAttempt: (outcome) => app.metrics.webhookAttempt(outcome)
   })
   app.decorate('wakeWebhooks', () => engine.wake())
   const stop = new AbortController()
@@ -48,4 +49,4 @@ async function webhooksPlugin(app: FastifyInstance) {
   })
 }
 
-export default fp(webhooksPlugin, { name: 'webhooks', dependencies: ['config', 'db'] })
+export default fp(webhooksPlugin, { name: 'webhooks', dependencies: ['config', 'db', 'metrics'] })

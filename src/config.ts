@@ -163,6 +163,11 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_RETRY_SCHEDULE: Type.String({ default: '0,5,300,1800,7200,18000,36000,36000', minLength: 1, maxLength: 1000 }),
   /** A webhook whose every attempt failed for this many days is turned off, saying why. */
   WEBHOOK_DISABLE_AFTER_DAYS: Type.Number({ default: 5, exclusiveMinimum: 0, maximum: 365 }),
+  /**
+   * Days the delivery log keeps a finished delivery (delivered, or failed) after its last attempt,
+   * with its attempts; pending ones are kept until they finish. Pruned by the hourly maintenance round.
+   */
+  WEBHOOK_DELIVERY_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650 }),
   /** Attempts one instance makes at once. */
   WEBHOOK_CONCURRENCY: Type.Integer({ default: 10, minimum: 1, maximum: 200 })
 })

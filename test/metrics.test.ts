@@ -1,7 +1,8 @@
 // GET /metrics over real HTTP: absent without METRICS_TOKEN, refused (401, Vigil's error shape)
 // without the token or with a wrong one, and with it a Prometheus text scrape that a real parser
 // reads, whose counters move with the traffic sent: requests by route pattern and status,
-// ingested records by endpoint and outcome, refusals for load, and the gate's gauges.
+// ingested records by endpoint and outcome, refusals for load, and the gate's gauges; webhook
+// attempts by outcome against real receivers, pending deliveries, and open alert streams.
 import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { FastifyInstance } from 'fastify'
@@ -11,6 +12,8 @@ import { loadConfig } from '../src/config.js'
 import { build, eventually, makeUser, onPostgres, type Overrides, type TestUser } from './helper.js'
 import { makeIngestKey } from './ingest-helper.js'
 import { head, RawClient } from './support/net.js'
+import { receiver } from './support/receiver.js'
+import { openSse } from './support/sse.js'
 
 interface Sample {
   value?: string
@@ -60,7 +63,7 @@ class Scrape {
     return this.families.find((f) => f.name === name)
   }
 
-  private sample(name: string, labels: Record<string, string>): Sample | undefined {
+  sample(name: string, labels: Record<string, string>): Sample | undefined {
     return this.family(name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))
   }
 
@@ -133,7 +136,10 @@ t.test('a scrape with the token', async (t) => {
       vigil_ingest_gate_in_flight: 'GAUGE',
       vigil_ingest_gate_waiting: 'GAUGE',
       vigil_db_pool_max_connections: 'GAUGE',
-      vigil_detections_total: 'COUNTER'
+      vigil_detections_total: 'COUNTER',
+      vigil_alert_streams: 'GAUGE',
+      vigil_webhook_attempts_total: 'COUNTER',
+      vigil_webhook_deliveries_pending: 'GAUGE'
     })
     // prom-client's default metrics: process, heap and event-loop delay.
     for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
@@ -308,4 +314,40 @@ t.test('a refusal for a stalled event loop is counted with its reason', async (t
   const delta = (reason: string) => after.value('vigil_ingest_refused_total', { reason }) - before.value('vigil_ingest_refused_total', { reason })
   t.equal(delta('event_loop'), refusals)
   t.equal(delta('busy'), 0)
+})
+
+t.test('webhook attempts by outcome and pending deliveries, with real receivers; open alert streams', async (t) => {
+  const { app, admin, base } = await serve(t, { WEBHOOK_ALLOW_PRIVATE: true, WEBHOOK_RETRY_SCHEDULE: '0,0.2', WEBHOOK_TIMEOUT_MS: 2000 })
+  const ok = await receiver(t)
+  const down = await receiver(t, () => ({ status: 500 }))
+  const json = { ...admin.auth, 'content-type': 'application/json' }
+  const create = async (name: string, url: string) => (await call(base, '/api/webhooks/', { method: 'POST', headers: json, body: JSON.stringify({ name, url }) })).body.id as number
+  const good = await create('good', ok.url)
+  const bad = await create('bad', down.url)
+  const before = await scrape(base)
+  t.equal(before.value('vigil_webhook_deliveries_pending'), 0, 'nothing pending yet')
+  t.equal(before.value('vigil_alert_streams'), 0, 'no stream open')
+  for (const outcome of ['delivered', 'failed', 'retry']) t.ok(before.sample('vigil_webhook_attempts_total', { outcome }), `${outcome}: a series from the start`)
+
+  const raised = await call(base, '/api/events/', { method: 'POST', headers: json, body: JSON.stringify({ source: 'fw-1', event_type: 'intrusion', severity: 'High' }) })
+  t.equal(raised.status, 201)
+  const stateOf = async (id: number) => (await call(base, `/api/webhooks/${id}/deliveries/`, { headers: admin.auth })).body.results?.[0]?.state
+  t.ok(await eventually(async () => (await stateOf(good)) === 'delivered' && (await stateOf(bad)) === 'failed', 10_000), 'delivered to one; the other failed after two attempts')
+  t.equal(down.received.length, 2)
+  const after = await scrape(base)
+  const delta = (outcome: string) => after.value('vigil_webhook_attempts_total', { outcome }) - before.value('vigil_webhook_attempts_total', { outcome })
+  t.same({ delivered: delta('delivered'), retry: delta('retry'), failed: delta('failed') }, { delivered: 1, retry: 1, failed: 1 })
+
+  // A test message to a webhook turned off waits: pending.
+  t.equal((await call(base, `/api/webhooks/${good}/`, { method: 'PATCH', headers: json, body: JSON.stringify({ active: false }) })).status, 200)
+  t.equal((await call(base, `/api/webhooks/${good}/test/`, { method: 'POST', headers: admin.auth })).status, 202)
+  t.equal((await scrape(base)).value('vigil_webhook_deliveries_pending'), 1, 'one pending')
+
+  const stream = await openSse(`${base}/api/alerts/stream`, admin.auth)
+  t.teardown(() => stream.close())
+  t.equal(stream.status, 200)
+  t.ok(await eventually(async () => (await scrape(base)).value('vigil_alert_streams') === 1, 5000), 'one stream open')
+  t.equal(app.alertStreams.size, 1)
+  stream.close()
+  t.ok(await eventually(async () => (await scrape(base)).value('vigil_alert_streams') === 0, 5000), 'closed again')
 })

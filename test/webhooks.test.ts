@@ -372,3 +372,64 @@ t.test('deliveries are paged newest first; limits and 404s', async (t) => {
   const analyst = await makeUser(app, 'analyst')
   t.equal((await inject(app, { method: 'GET', url: '/api/webhooks/', headers: analyst.auth })).status, 403)
 })
+
+t.test('retention: finished deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS go with their attempts; pending and recent ones stay', async (t) => {
+  const lines: string[] = []
+  const app = await build(t, { ...FAST, WEBHOOK_RETRY_SCHEDULE: '0', WEBHOOK_DELIVERY_RETENTION_DAYS: 30, LOG_LEVEL: 'info' }, { write: (msg) => void lines.push(msg) })
+  const admin = await makeUser(app, 'admin')
+  const ok = await receiver(t)
+  const down = await receiver(t, () => ({ status: 500 }))
+  const good = await createHook(app, admin, { name: 'good', url: ok.url })
+  const bad = await createHook(app, admin, { name: 'bad', url: down.url })
+  for (let i = 0; i < 3; i++) await raise(app, admin)
+  const finished = async () =>
+    (await rowsOf<{ n: number }>(app.db, sql`select count(*)::int as n from webhook_deliveries where state in ('delivered', 'failed')`))[0].n === 6
+  t.ok(await eventually(finished, 10_000), 'three delivered to one, three failed at the other (one attempt each)')
+  // A pending one that waits for ever: its webhook is off.
+  t.equal((await inject(app, { method: 'PATCH', url: `/api/webhooks/${good.id}/`, headers: admin.auth, payload: { active: false } })).status, 200)
+  const pending = (await inject(app, { method: 'POST', url: `/api/webhooks/${good.id}/test/`, headers: admin.auth })).body.id as number
+
+  const ids = async (hook: number) =>
+    (await rowsOf<{ id: number | string }>(app.db, sql`select id from webhook_deliveries where webhook_id = ${hook} and change_id is not null order by id`)).map((r) => Number(r.id))
+  const [d1, d2, d3] = await ids(good.id)
+  const [f1, f2, f3] = await ids(bad.id)
+  const old = sql`now() - interval '40 days'`
+  const backdate = async (id: number, delivered: boolean, attemptsToo: boolean) => {
+    await app.db.execute(sql`update webhook_deliveries set created_at = ${old}, next_attempt_at = ${old} where id = ${id}`)
+    if (!attemptsToo) return
+    await app.db.execute(sql`update webhook_attempts set at = ${old} where delivery_id = ${id}`)
+    if (delivered) await app.db.execute(sql`update webhook_deliveries set delivered_at = ${old} where id = ${id}`)
+  }
+  await backdate(d1, true, true) // delivered 40 days ago: goes
+  await backdate(d2, true, false) // made 40 days ago, delivered now (a redelivery): stays
+  await backdate(f1, false, true) // failed 40 days ago: goes
+  await backdate(f2, false, false) // made 40 days ago, its last attempt now: stays
+  await app.db.execute(sql`update webhook_deliveries set created_at = ${old}, next_attempt_at = ${old} where id = ${pending}`) // pending: stays
+  // More than a batch of old delivered ones, each with an attempt.
+  await app.db.execute(
+    sql`insert into webhook_deliveries (webhook_id, message_id, type, payload, state, attempts, step, next_attempt_at, delivered_at, created_at)
+        select ${bad.id}, 'msg_old_' || i, 'alert.raised', '{}', 'delivered', 1, 1, ${old}, now() - interval '31 days', ${old}
+          from generate_series(1, 5100) i`
+  )
+  await app.db.execute(
+    sql`insert into webhook_attempts (delivery_id, at, status, latency_ms)
+        select id, created_at, 200, 1 from webhook_deliveries where message_id like 'msg_old_%'`
+  )
+  const [attemptsBefore] = await rowsOf<{ n: number }>(app.db, sql`select count(*)::int as n from webhook_attempts`)
+  t.equal(attemptsBefore.n, 6 + 5100)
+
+  await app.maintain()
+  const left = (await rowsOf<{ id: number | string }>(app.db, sql`select id from webhook_deliveries order by id`)).map((r) => Number(r.id))
+  t.same(left, [d2, d3, f2, f3, pending].sort((a, b) => a - b), 'pending, recent and recently active deliveries stay')
+  const attempts = await rowsOf<{ delivery_id: number | string }>(app.db, sql`select delivery_id from webhook_attempts order by delivery_id`)
+  t.same(attempts.map((r) => Number(r.delivery_id)), [d2, d3, f2, f3].sort((a, b) => a - b), 'the attempts of what went, went with it')
+  const line = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'retention: deleted finished webhook deliveries')
+  t.match(line, { deliveries: 2 + 5100, retention_days: 30 }, 'logged with the count')
+  // The log's list agrees.
+  t.same((await deliveries(app, admin, good.id)).results.map((d: { id: number }) => d.id).sort((a: number, b: number) => a - b), [d2, d3, pending].sort((a, b) => a - b))
+  // A second round finds nothing more.
+  lines.length = 0
+  await app.maintain()
+  t.notOk(lines.some((l) => l.includes('deleted finished webhook deliveries')), 'nothing left to delete, nothing logged')
+  t.equal((await rowsOf<{ n: number }>(app.db, sql`select count(*)::int as n from webhook_deliveries`))[0].n, 5)
+})

@@ -129,7 +129,13 @@ export interface EngineOptions {
   schedule: number[]
   disableAfterDays: number
   concurrency: number
+  /** Told of every attempt whose result was written, by what it came to (the metrics count them). */
+  onAttempt?: (outcome: AttemptOutcome) => void
 }
+
+/** What an attempt came to: delivered (2xx), failed (the delivery is over: 410 or the schedule ran out), retry. */
+export type AttemptOutcome = 'delivered' | 'failed' | 'retry'
+export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = ['delivered', 'failed', 'retry']
 
 const shortError = (err: unknown) => {
   const e = err as NodeJS.ErrnoException
@@ -292,7 +298,8 @@ export class WebhookEngine {
       gone,
       retryInS
     }
-    const { disabled } = await recordAttempt(this.opts.db, claimed, result, this.opts.disableAfterDays)
+    const { state, disabled } = await recordAttempt(this.opts.db, claimed, result, this.opts.disableAfterDays)
+    if (state !== null) this.opts.onAttempt?.(state === 'pending' ? 'retry' : state)
     const facts = { webhook: claimed.webhookId, delivery: claimed.id, message_id: claimed.messageId, status, error, latency_ms: result.latencyMs }
     if (delivered) this.opts.log.info(facts, 'webhook delivered')
     else this.opts.log.info({ ...facts, retry_in_s: retryInS }, retryInS === null ? 'webhook delivery failed' : 'webhook attempt failed; retrying')

@@ -353,6 +353,60 @@ export async function queueTest(db: Db, webhookId: number): Promise<DeliveryView
   return deliveryOut(row, [])
 }
 
+/** The most pending deliveries countPending counts: a scrape stays cheap whatever the backlog. */
+export const PENDING_COUNT_CAP = 100_000
+
+/** Deliveries pending (due, leased or waiting their turn), up to PENDING_COUNT_CAP: a range of the partial index of pending ones. */
+export async function countPending(db: Db): Promise<number> {
+  const [{ n }] = await rowsOf<{ n: number }>(
+    db,
+    sql`select count(*)::int as n from (select 1 from webhook_deliveries where state = 'pending' limit ${PENDING_COUNT_CAP}) p`
+  )
+  return n
+}
+
+// --- retention of the delivery log --------------------------------------------------------------
+
+/** Deliveries deleted per statement by pruneDeliveries (one short transaction each). */
+export const PRUNE_BATCH = 5000
+
+/**
+ * Deletes the finished deliveries (delivered or failed; their attempts go with them, ON DELETE
+ * CASCADE) whose last activity is older than `retentionDays` days: when it was delivered, or the
+ * latest attempt of a failed one. Pending deliveries are never deleted. Per webhook (at most
+ * MAX_WEBHOOKS), in batches of PRUNE_BATCH until one comes up short: each batch is a range scan of
+ * (webhook_id, created_at) below the cutoff (nothing can have happened to a delivery before it was
+ * made), so a round costs about what it deletes. Rows being redelivered are skipped (SKIP LOCKED)
+ * and a row turned pending meanwhile is kept. Returns how many deliveries went.
+ */
+export async function pruneDeliveries(db: Db, retentionDays: number): Promise<number> {
+  const [{ cutoff }] = await rowsOf<{ cutoff: Date | string }>(db, sql`select now() - make_interval(days => ${retentionDays}::int) as cutoff`)
+  const before = new Date(cutoff).toISOString()
+  const ids = await db.select({ id: webhooks.id }).from(webhooks).orderBy(asc(webhooks.id))
+  let removed = 0
+  for (const { id } of ids) {
+    for (;;) {
+      const [{ n }] = await rowsOf<{ n: number }>(
+        db,
+        sql`with doomed as (
+              select d.id from webhook_deliveries d
+               where d.webhook_id = ${id} and d.created_at < ${before}::timestamptz
+                 and ((d.state = 'delivered' and d.delivered_at < ${before}::timestamptz)
+                   or (d.state = 'failed' and not exists (
+                         select 1 from webhook_attempts a where a.delivery_id = d.id and a.at >= ${before}::timestamptz)))
+               order by d.created_at
+               limit ${PRUNE_BATCH}
+               for update of d skip locked),
+            gone as (delete from webhook_deliveries x using doomed where x.id = doomed.id and x.state <> 'pending' returning 1)
+            select count(*)::int as n from gone`
+      )
+      removed += n
+      if (n < PRUNE_BATCH) break
+    }
+  }
+  return removed
+}
+
 // --- the engine's statements ---------------------------------------------------------------------
 
 /** A message id: `msg_` and 128 random bits, the `webhook-id` of every attempt of one delivery. */
@@ -488,9 +542,10 @@ export interface AttemptResult {
  * again, or failed; its lease released), and the webhook (failing since when; turned off, with
  * the reason and an audit record, on 410 or after `disableAfterDays` of failing). Nothing is
  * written when the lease is no longer this attempt's (the webhook was deleted meanwhile).
- * Returns why the webhook was turned off, if it was.
+ * Returns what the delivery became (null when nothing was written) and why the webhook was
+ * turned off, if it was.
  */
-export async function recordAttempt(db: Db, claimed: Claimed, r: AttemptResult, disableAfterDays: number): Promise<{ disabled: string | null }> {
+export async function recordAttempt(db: Db, claimed: Claimed, r: AttemptResult, disableAfterDays: number): Promise<{ state: WebhookDeliveryState | null; disabled: string | null }> {
   return db.transaction(async (tx) => {
     const state: WebhookDeliveryState = r.delivered ? 'delivered' : r.gone || r.retryInS === null ? 'failed' : 'pending'
     const [done] = await tx
@@ -509,11 +564,11 @@ export async function recordAttempt(db: Db, claimed: Claimed, r: AttemptResult, 
       })
       .where(and(eq(webhookDeliveries.id, claimed.id), sql`${webhookDeliveries.leaseToken} = ${claimed.leaseToken}::uuid`))
       .returning({ id: webhookDeliveries.id })
-    if (!done) return { disabled: null }
+    if (!done) return { state: null, disabled: null }
     await tx.insert(webhookAttempts).values({ deliveryId: claimed.id, at: r.at, status: r.status, error: r.error, latencyMs: r.latencyMs, response: r.response })
     if (r.delivered) {
       await tx.update(webhooks).set({ failingSince: null }).where(and(eq(webhooks.id, claimed.webhookId), sql`${webhooks.failingSince} is not null`))
-      return { disabled: null }
+      return { state, disabled: null }
     }
     const [w] = await tx
       .update(webhooks)
@@ -524,17 +579,17 @@ export async function recordAttempt(db: Db, claimed: Claimed, r: AttemptResult, 
         failingSince: webhooks.failingSince,
         overdue: sql<boolean>`${webhooks.failingSince} <= now() - make_interval(secs => ${disableAfterDays * 86_400})`
       })
-    if (!w?.active) return { disabled: null }
+    if (!w?.active) return { state, disabled: null }
     const what = r.status === null ? (r.error ?? 'no answer') : `HTTP ${r.status}${r.error ? ` (${r.error})` : ''}`
     const reason = r.gone
       ? `The receiver answered 410 Gone at ${r.at.toISOString()} (message ${claimed.messageId}): it wants no more deliveries.`
       : w.overdue
         ? `Every attempt failed for ${disableAfterDays} days or more (since ${w.failingSince?.toISOString()}); the last: ${what}.`
         : null
-    if (!reason) return { disabled: null }
+    if (!reason) return { state, disabled: null }
     await tx.update(webhooks).set({ active: false, disabledReason: reason, updatedAt: sql`now()` }).where(eq(webhooks.id, claimed.webhookId))
     await recordAudit(tx, SYSTEM_ACTOR, { action: 'webhook.disabled', targetType: 'webhook', targetId: claimed.webhookId, before: { active: true }, after: { active: false, reason } })
-    return { disabled: reason }
+    return { state, disabled: reason }
   })
 }
 
