@@ -144,7 +144,7 @@ async function main() {
       r.rounds.push(rows / seconds)
     }
     const reset = async () => {
-      await sql`truncate events, alerts, event_keys, detection_hits, detection_marks, detection_buckets restart identity cascade`
+      await sql`truncate events, alerts, alert_history, event_keys, detection_hits, detection_marks, detection_buckets restart identity cascade`
       // Each phase starts from an empty table and without a pending checkpoint.
       await sql`checkpoint`
     }

@@ -2,7 +2,7 @@
 // per-field validation.
 import t from 'tap'
 import { eq } from 'drizzle-orm'
-import { alerts, events } from '../src/db/schema.js'
+import { alertHistory, alerts, events } from '../src/db/schema.js'
 import { build, inject, makeRoles } from './helper.js'
 
 const sample = { source: 'fw-edge-01', event_type: 'intrusion', severity: 'Low', description: 'port scan' }
@@ -105,14 +105,21 @@ t.test('alert generation', async (t) => {
   t.equal((await alertsFor(race.id)).length, 1, 'concurrent raises create one alert')
 })
 
-t.test('deleting an event deletes its alerts (cascade)', async (t) => {
+t.test("deleting an event deletes its alerts (cascade) and their history", async (t) => {
   const app = await build(t)
   const { admin } = await makeRoles(app)
   const e = (await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { ...sample, severity: 'Critical' } })).body
+  const other = (await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { ...sample, severity: 'High' } })).body
   const [alert] = await app.db.select().from(alerts).where(eq(alerts.eventId, e.id))
   t.ok(alert)
+  await inject(app, { method: 'POST', url: `/api/alerts/${alert.id}/comments/`, headers: admin.auth, payload: { body: 'seen' } })
+  const [kept] = await app.db.select().from(alerts).where(eq(alerts.eventId, other.id))
+  const historyOf = async (id: number) => (await app.db.select().from(alertHistory).where(eq(alertHistory.alertId, id)).orderBy(alertHistory.id)).map((h) => h.action)
+  t.same(await historyOf(alert.id), ['raised', 'commented'])
   t.equal((await inject(app, { method: 'DELETE', url: `/api/events/${e.id}/`, headers: admin.auth })).status, 204)
   t.equal((await app.db.select().from(alerts).where(eq(alerts.id, alert.id))).length, 0)
+  t.same(await historyOf(alert.id), [], 'its history goes with it')
+  t.same(await historyOf(kept.id), ['raised'], "another alert's stays")
   const viaApi = await inject(app, { method: 'GET', url: `/api/alerts/${alert.id}/`, headers: admin.auth })
   t.equal(viaApi.status, 404)
 })

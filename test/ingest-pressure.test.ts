@@ -118,7 +118,9 @@ t.test('a stalled event loop refuses new ingestion until it recovers', async (t)
       // Busy on purpose: the event loop must not turn while this runs.
     }
   }
-  t.equal((await bulk('before')).status, 200, 'served while the loop is responsive')
+  // A machine busy with other work can lag the loop past the bound on its own: wait until it is responsive.
+  let tries = 0
+  t.ok(await eventually(async () => (await bulk(`before-${++tries}`)).status === 200, 60_000), 'served while the loop is responsive')
 
   // under-pressure samples the loop's delay on a timer: stall until a sample has seen it.
   let refused: Awaited<ReturnType<typeof bulk>> | undefined

@@ -146,12 +146,15 @@ t.test('retention drops whole expired days with their alerts, keys and incident 
   t.equal(dropped.body.results.length, 1)
   t.match(dropped.body.results[0], { target_id: expired.name, after: { events: 3, alerts: 3, incident_links: 1 } }, 'the trail records the dropped day')
 
-  const [dangling] = await rowsOf<{ alerts: number; keys: number }>(
+  const [dangling] = await rowsOf<{ alerts: number; keys: number; history: number }>(
     app.db,
     sql`select (select count(*)::int from alerts a where not exists (select 1 from events e where e.id = a.event_id and e."timestamp" = a.event_timestamp)) as alerts,
-               (select count(*)::int from event_keys k where not exists (select 1 from events e where e.source = k.source and e.external_id = k.external_id)) as keys`
+               (select count(*)::int from event_keys k where not exists (select 1 from events e where e.source = k.source and e.external_id = k.external_id)) as keys,
+               (select count(*)::int from alert_history h where not exists (select 1 from alerts a where a.id = h.alert_id)) as history`
   )
-  t.same(dangling, { alerts: 0, keys: 0 }, 'no alert or key refers to a dropped event')
+  t.same(dangling, { alerts: 0, keys: 0, history: 0 }, 'no alert or key refers to a dropped event, no history to a dropped alert')
+  const keptHistory = await inject(app, { method: 'GET', url: `/api/alerts/${keptAlert.id}/history/`, headers: admin.auth })
+  t.same(keptHistory.body.results.map((h: { action: string }) => h.action), ['linked'], "the kept alert's history stays")
 
   // The expired records' keys are free again: a shipper re-sending one stores it anew; the kept
   // ones are still duplicates.

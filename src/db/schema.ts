@@ -283,17 +283,21 @@ export const alertComments = pgTable(
 const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' })
 
 /**
- * Every change to an alert, with who, when, before and after (GET /api/alerts/{id}/history/).
- * Written in the transaction of the change (src/services/alert-history.ts). An alert the policy
- * raised has no row for its raise: the alert row itself records it, and the history shows it.
+ * Every change to an alert, with who, when, before and after (GET /api/alerts/{id}/history/),
+ * the raise included; also the outbox of alert changes (src/services/alert-stream.ts). Written in
+ * the transaction of the change (src/services/alert-history.ts, and the ingest statement).
+ *
+ * No foreign key to alerts: its check would run once per row on the ingest path, where every raise
+ * writes one (most of what a history row costs there). Every writer has the alert in hand: made
+ * in the same statement, locked (changeAlerts), or referenced by a row of its own transaction (a
+ * comment, an incident link). A statement trigger on alerts deletes the history of the alerts a
+ * statement deletes, set-based (drizzle/0014_alert_history_without_fk.sql).
  */
 export const alertHistory = pgTable(
   'alert_history',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    alertId: bigint('alert_id', { mode: 'number' })
-      .notNull()
-      .references(() => alerts.id, { onDelete: 'cascade' }),
+    alertId: bigint('alert_id', { mode: 'number' }).notNull(),
     createdAt: createdAt(),
     actorId: bigint('actor_id', { mode: 'number' }).references(() => users.id, { onDelete: 'set null' }),
     actor: varchar('actor', { length: 255 }),
