@@ -5,7 +5,8 @@ ALTER TABLE "alert_history" DROP CONSTRAINT "alert_history_alert_id_alerts_id_fk
 CREATE FUNCTION vigil_alert_history_gone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'TRUNCATE' THEN
-    TRUNCATE alert_history;
+    -- DELETE, not TRUNCATE: a TRUNCATE naming both tables has alert_history in use (and empty) here.
+    DELETE FROM alert_history;
   ELSE
     DELETE FROM alert_history h USING gone g WHERE h.alert_id = g.id;
   END IF;

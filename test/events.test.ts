@@ -1,7 +1,7 @@
 // Events API: CRUD for admins, alert generation in the same transaction, cascade delete,
 // per-field validation.
 import t from 'tap'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { alertHistory, alerts, events } from '../src/db/schema.js'
 import { build, inject, makeRoles } from './helper.js'
 
@@ -212,4 +212,16 @@ t.test('optional forensic fields round-trip', async (t) => {
     payload: { ...sample, external_id: 'ext-1' }
   })
   t.equal(dup.status, 409, 'the same (source, external_id) cannot be stored twice')
+})
+
+t.test('truncating alerts empties their history, alone or with it in one statement', async (t) => {
+  const app = await build(t)
+  const { admin } = await makeRoles(app)
+  const post = () => inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { ...sample, severity: 'High' } })
+  await post()
+  await app.db.execute(sql`truncate alerts cascade`)
+  t.equal((await app.db.select().from(alertHistory)).length, 0, 'truncate alerts: no history left behind')
+  await post()
+  await app.db.execute(sql`truncate alerts, alert_history cascade`)
+  t.equal((await app.db.select().from(alertHistory)).length, 0, 'both in one statement')
 })
