@@ -55,9 +55,12 @@ export const suppressionChanges = defineChannel<SuppressionChange>('vigil_suppre
 })
 
 /**
- * Alert history (the outbox of alert changes) was written: drizzle/0012_alert_stream.sql announces
- * each statement that inserts into alert_history, with an empty payload. Readers then read the
- * outbox from their cursor (src/services/alert-stream.ts); the notification carries no data.
+ * Alert history (the outbox of alert changes) was written; the payload is empty. Readers then read
+ * the outbox from their cursor (src/services/alert-stream.ts): the notification carries no data,
+ * and a reader also polls, so a missed one only delays. Sent in the writing transaction by
+ * src/services/alert-history.ts (triage, comments, links: a person's pace), and after the commit,
+ * coalesced, for ingestion (src/db/notify.ts Announcer): a NOTIFY takes a cluster-wide lock at
+ * commit, and one per ingest statement serialized their commits.
  */
 export const alertChanges = defineChannel<null>('vigil_alert_changes', {
   format: () => '',

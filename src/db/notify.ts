@@ -262,3 +262,48 @@ export class NotificationHub {
     }
   }
 }
+
+/**
+ * Sends one notification on a channel soon after each poke: at most one at a time and one per
+ * `minIntervalMs`, and one more after any poke that came while one was under way (it may have been
+ * read before the poker's commit). For writers too many to notify each, whose readers only need to
+ * know that something changed: a NOTIFY takes a cluster-wide lock at commit. A failed send is
+ * dropped; readers poll besides.
+ */
+export class Announcer<T> {
+  private busy = false
+  private again = false
+  private closed = false
+
+  constructor(
+    private readonly hub: Pick<NotificationHub, 'notify'>,
+    private readonly channel: Channel<T>,
+    private readonly payload: T,
+    private readonly minIntervalMs: number
+  ) {}
+
+  poke(): void {
+    if (this.closed) return
+    if (this.busy) {
+      this.again = true
+      return
+    }
+    this.busy = true
+    void this.hub
+      .notify(this.channel, this.payload)
+      .catch(() => {})
+      .finally(() => {
+        setTimeout(() => {
+          this.busy = false
+          if (this.again) {
+            this.again = false
+            this.poke()
+          }
+        }, this.minIntervalMs).unref()
+      })
+  }
+
+  close(): void {
+    this.closed = true
+  }
+}

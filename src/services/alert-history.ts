@@ -1,7 +1,9 @@
 // An alert's history: every change with who made it, when, and the values before and after
-// (GET /api/alerts/{id}/history/). Rows are written in the transaction of the change they record:
-// by the alert change hooks (src/services/alerts.ts), by comments and by incident links.
-import { eq, getTableColumns } from 'drizzle-orm'
+// (GET /api/alerts/{id}/history/), and the outbox live delivery reads. Rows are written in the
+// transaction of the change they record: by the alert change hooks (src/services/alerts.ts), by
+// comments and by incident links; the ingest statement writes the raises and repeats itself.
+import { eq, getTableColumns, sql } from 'drizzle-orm'
+import { alertChanges } from '../db/channels.js'
 import type { Db, Tx } from '../db/index.js'
 import { alertHistory, type Alert, type AlertHistoryEntry } from '../db/schema.js'
 import { filter, type PageEnvelope, type PageLocation, type PageParams, type PageSource } from '../pagination.js'
@@ -31,6 +33,8 @@ export async function recordHistory(tx: Db | Tx, by: Actor | null, entries: Hist
       after: e.after ?? null
     }))
   )
+  // Streams and webhook engines on every instance read the outbox at once (sent at commit).
+  await tx.execute(sql`select pg_notify(${alertChanges.name}, '')`)
 }
 
 /** The alert fields a history shows, by their API names. */

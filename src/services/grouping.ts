@@ -102,12 +102,21 @@ export class AlertScreen {
 
   /** After a chunk committed: the suppressions' hits, counted for the events actually stored. */
   settle(rows: readonly EventRow[], outcomes: readonly RowOutcome[]): void {
-    if (!this.suppressions) return
+    let raised = false
     rows.forEach((row, i) => {
       const o = outcomes[i]
-      if (row.suppressionId != null && o !== null && o !== undefined && !('refused' in o)) this.suppressions!.hit(row.suppressionId)
+      if (o === null || o === undefined || 'refused' in o) return
+      if (row.suppressionId != null) this.suppressions?.hit(row.suppressionId)
+      else if (raisesAlert(row.severity)) raised = true
     })
+    if (raised) this.announce()
   }
+
+  /**
+   * Called after a committed chunk raised or folded alerts (the ingest statement wrote their
+   * history): plugins/alert-screen.ts announces it to live delivery on every instance.
+   */
+  announce: () => void = () => {}
 
   screen(s: ScreenSubject): Screened {
     const ruleIds = s.detections.flatMap((d) => (d.rule_id ? [d.rule_id] : []))
