@@ -255,6 +255,10 @@ if (onPostgres) {
     const s = await stream(t, second.base, '/', admin.auth)
     await raise(first.app, admin, 'elsewhere')
     await s.until((c) => c.events.length >= 1, 20_000)
-    t.same(sources(s), ['raised:elsewhere'])
+    t.same(sources(s), ['raised:elsewhere'], 'an ingested alert (announced after its commit)')
+    const a = await alertOf(first.app, admin, 'elsewhere')
+    await inject(first.app, { method: 'PATCH', url: `/api/alerts/${a.id}/`, headers: admin.auth, payload: { status: 'Acknowledged' } })
+    await s.until((c) => c.events.length >= 2, 20_000)
+    t.same(sources(s), ['raised:elsewhere', 'changed:elsewhere'], 'a triage change (announced by its transaction)')
   })
 }
