@@ -17,7 +17,7 @@ import { can } from '../src/auth/permissions.js'
 import type { UserPrincipal } from '../src/auth/principal.js'
 import { alertChanges, userChanges } from '../src/db/channels.js'
 import { HttpError } from '../src/errors.js'
-import { cursorText, headCursor, isBefore, parseCursor, readChanges, startCursor, type StreamCursor, type StreamEvent, type StreamFilter } from '../src/services/alert-stream.js'
+import { cursorText, headCursor, isBefore, otherDatabases, readChanges, startCursor, type StreamCursor, type StreamEvent, type StreamFilter } from '../src/services/alert-stream.js'
 
 /** What a client is told to wait before reconnecting (the SSE `retry:` field). */
 const RETRY_MS = 2000
@@ -158,9 +158,11 @@ async function alertStreamPlugin(app: FastifyInstance) {
         do {
           wakeAgain = false
           if (streams.size === 0) return
-          const head = await headCursor(db)
+          // Read once for the head and every stream's read of this wake (src/services/alert-stream.ts).
+          const others = await otherDatabases(db)
+          const head = await headCursor(db, others)
           if (!head) continue
-          for (const s of streams.values()) if (isBefore(s.cursor, head)) void pump(s)
+          for (const s of streams.values()) if (isBefore(s.cursor, head)) void pump(s, others)
         } while (wakeAgain)
       } catch (err) {
         if (!closing) log.warn({ err: { message: (err as Error).message } }, 'could not read the outbox; the next poll tries again')
@@ -171,7 +173,7 @@ async function alertStreamPlugin(app: FastifyInstance) {
   }
 
   /** Sends a stream what it has not had, page by page, until it is up to date or its client lags. */
-  async function pump(s: Stream) {
+  async function pump(s: Stream, others?: string[]) {
     if (s.pumping) {
       s.again = true
       return
@@ -182,7 +184,7 @@ async function alertStreamPlugin(app: FastifyInstance) {
         s.again = false
         if (s.ended || s.blocked) return
         if (!s.page) {
-          const page = await readChanges(db, s.cursor, s.filter)
+          const page = await readChanges(db, s.cursor, s.filter, others)
           if (s.ended) return
           s.page = { ...page, next: 0 }
         }
@@ -207,7 +209,7 @@ async function alertStreamPlugin(app: FastifyInstance) {
     while (page.next < page.events.length) {
       const ev = page.events[page.next++]
       write(s, `id: ${ev.id}\nevent: ${ev.type}\ndata: ${s.serialize(ev.data)}\n\n`)
-      s.cursor = parseCursor(ev.id)!
+      s.cursor = ev.cursor
       if (s.raw.writableLength > config.ALERT_STREAM_MAX_BUFFER_BYTES && page.next < page.events.length) {
         block(s)
         return false

@@ -5,8 +5,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { can, type Permission } from '../src/auth/permissions.js'
 import type { Principal } from '../src/auth/principal.js'
-import { forbidden, HttpError } from '../src/errors.js'
-import { redeemTicket } from '../src/services/stream-tickets.js'
+import { forbidden } from '../src/errors.js'
+import { redeemTicket, ticketRefused } from '../src/services/stream-tickets.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -29,7 +29,7 @@ const THIRD_PARTY_PUBLIC = /^\/docs(\/|$)/
 async function rbacPlugin(app: FastifyInstance) {
   async function byTicket(request: FastifyRequest, ticket: string): Promise<Principal> {
     const principal = await app.userPrincipal(await redeemTicket(app.db, ticket))
-    if (!principal) throw new HttpError('invalid_token', 'The stream ticket is unknown, expired or already used.')
+    if (!principal) throw ticketRefused()
     request.principal = principal
     return principal
   }

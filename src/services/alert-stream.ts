@@ -43,9 +43,11 @@ export const cursorText = (c: StreamCursor) => `${c.tx}.${c.id}`
  * snapshot its read sees), the oldest running transaction that is not one of those, or, with none,
  * the next id to be given. A transaction of this database is never left out (that would skip its
  * rows); one of another database that began between the two steps is counted too, which only
- * holds back rows newer than it until the next read.
+ * holds back rows newer than it until the next read. So a list read once may serve several reads
+ * after it (a stream instance's wake: its head read and each stream's): a stale one only holds
+ * back more, never less.
  */
-async function otherDatabases(db: Db): Promise<string[]> {
+export async function otherDatabases(db: Db): Promise<string[]> {
   const rows = await rowsOf<{ xid: string }>(
     db,
     sql`select backend_xid::text as xid from pg_stat_activity where datname is distinct from current_database() and backend_xid is not null`
@@ -66,6 +68,8 @@ export async function startCursor(db: Db): Promise<StreamCursor> {
 
 export interface StreamEvent {
   id: string
+  /** The cursor after this event (what `id` spells). */
+  cursor: StreamCursor
   type: string
   data: { alert: AlertView; change: { id: number; at: string; action: string; actor: string | null; actor_id: number | null; before: unknown; after: unknown } }
 }
@@ -77,9 +81,14 @@ export type StreamFilter = Omit<AlertFilter, 'page' | 'page_size' | 'cursor' | '
  * The committed changes after `cursor` (at most STREAM_PAGE rows), and the cursor after them:
  * it moves past rows the filter leaves out too. `more` when a full page was read.
  */
-export async function readChanges(db: Db, cursor: StreamCursor, filter: StreamFilter): Promise<{ events: StreamEvent[]; cursor: StreamCursor; more: boolean }> {
+export async function readChanges(
+  db: Db,
+  cursor: StreamCursor,
+  filter: StreamFilter,
+  others?: string[]
+): Promise<{ events: StreamEvent[]; cursor: StreamCursor; more: boolean }> {
   const matches = whereOf(alertList(filter)) ?? sql`true`
-  const others = await otherDatabases(db)
+  others ??= await otherDatabases(db)
   const rows = await db
     .select({
       tx: sql<string>`${alertHistory.tx}::text`,
@@ -106,8 +115,10 @@ export async function readChanges(db: Db, cursor: StreamCursor, filter: StreamFi
   const events: StreamEvent[] = []
   for (const r of rows) {
     if (!r.matches || r.alert === null) continue
+    const at = { tx: r.tx, id: r.id }
     events.push({
-      id: cursorText({ tx: r.tx, id: r.id }),
+      id: cursorText(at),
+      cursor: at,
       type: r.action,
       data: {
         alert: r.alert as AlertView,
@@ -123,8 +134,8 @@ export async function readChanges(db: Db, cursor: StreamCursor, filter: StreamFi
  * The newest committed change a reader may take now (below the horizon), or undefined while the
  * outbox is empty: one read tells every stream on an instance whether it has anything to read.
  */
-export async function headCursor(db: Db): Promise<StreamCursor | undefined> {
-  const others = await otherDatabases(db)
+export async function headCursor(db: Db, others?: string[]): Promise<StreamCursor | undefined> {
+  others ??= await otherDatabases(db)
   const [row] = await db
     .select({ tx: sql<string>`${alertHistory.tx}::text`, id: alertHistory.id })
     .from(alertHistory)

@@ -37,15 +37,16 @@ export async function issueTicket(db: Db, userId: number): Promise<IssuedTicket>
   return { ticket, expires_at: expiresAt.toISOString() }
 }
 
-const refused = () => new HttpError('invalid_token', 'The stream ticket is unknown, expired or already used.')
+/** The 401 for a ticket that cannot be used (unknown, expired, used, or its user deactivated). */
+export const ticketRefused = () => new HttpError('invalid_token', 'The stream ticket is unknown, expired or already used.')
 
 /** The user a ticket was issued to; the ticket is used up. 401 for any ticket that cannot be used. */
 export async function redeemTicket(db: Db, ticket: string): Promise<number> {
-  if (!TICKET.test(ticket)) throw refused()
+  if (!TICKET.test(ticket)) throw ticketRefused()
   const [row] = await db
     .delete(streamTickets)
     .where(and(eq(streamTickets.hash, hashOf(ticket)), gt(streamTickets.expiresAt, new Date())))
     .returning({ userId: streamTickets.userId })
-  if (!row) throw refused()
+  if (!row) throw ticketRefused()
   return row.userId
 }

@@ -12,6 +12,7 @@ import https from 'node:https'
 import type { LookupFunction } from 'node:net'
 import type { Db } from '../db/index.js'
 import { HttpError } from '../errors.js'
+import { NOTE_UNSAFE } from '../text.js'
 import { VERSION } from '../version.js'
 import { hostOf, parseWebhookUrl, resolveTarget, type Target } from './webhook-targets.js'
 import { claimDeliveries, fanOut, nextDueInMs, recordAttempt, webhooksWithChanges, type AttemptResult, type Claimed } from './webhooks.js'
@@ -37,10 +38,11 @@ export function signatureHeader(secrets: readonly string[], messageId: string, t
     .join(' ')
 }
 
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+/** What an excerpt drops: the characters refused in a note people read (src/text.ts). */
+const UNSAFE = new RegExp(NOTE_UNSAFE.source, 'gu')
 
 /** An answer's excerpt as stored: at most 1 KiB of UTF-8 read, control characters (but tab and line breaks) removed. */
-export const excerptOf = (bytes: Buffer) => bytes.subarray(0, MAX_RESPONSE_BYTES).toString('utf8').replace(/\uFFFD+$/, '').replace(CONTROL, '')
+export const excerptOf = (bytes: Buffer) => bytes.subarray(0, MAX_RESPONSE_BYTES).toString('utf8').replace(/\uFFFD+$/, '').replace(UNSAFE, '')
 
 /** Retry-After (delay-seconds or an HTTP date) as seconds from now, or undefined. */
 export function retryAfterSeconds(value: string | undefined, now = Date.now()): number | undefined {
