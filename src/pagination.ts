@@ -13,7 +13,7 @@
 // `count` is exact up to LIST_EXACT_COUNT_MAX matching rows; beyond that it is the planner's
 // estimate and `count_estimated` is true: an exact count of millions of rows would cost more than
 // the page itself.
-import { and, count, getTableName, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
+import { and, Column, count, getTableName, is, noopDecoder, SQL, sql, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
@@ -117,13 +117,19 @@ function decodeCursor(text: string): Cursor {
   return { direction: d === 'o' ? 'older' : 'newer', key, id }
 }
 
-function link(at: PageLocation, set: { page?: number; cursor?: string }): string {
+/**
+ * The page links of one request: its URL with `page` and `cursor` replaced, the URL parsed once
+ * for both links.
+ */
+function linker(at: PageLocation) {
   const url = new URL(at.url, `${at.protocol}://${at.host}`)
   url.searchParams.delete('page')
   url.searchParams.delete('cursor')
-  if (set.page !== undefined && set.page > 1) url.searchParams.set('page', String(set.page))
-  if (set.cursor !== undefined) url.searchParams.set('cursor', set.cursor)
-  return url.toString()
+  const plain = url.toString()
+  // URLSearchParams#set appends a parameter it does not hold: the same text, built by hand.
+  const prefix = `${plain}${url.search ? '&' : '?'}`
+  return (set: { page?: number; cursor?: string }): string =>
+    set.cursor !== undefined ? `${prefix}cursor=${set.cursor}` : set.page !== undefined && set.page > 1 ? `${prefix}page=${set.page}` : plain
 }
 
 /** The sort key as exact UTC text: a JS Date would drop the microseconds and skip or repeat rows. */
@@ -131,6 +137,9 @@ const keyOf = (column: PgColumn) => utcText(column, 'US')
 
 /** How a page is found: the first rows, the rows past a cursor either way, or by OFFSET. */
 type Walk = 'first' | Direction | 'offset'
+
+/** What a page statement reads: the source's selection, and each row's position for the page links. */
+const pageSelection = (source: PageSource<unknown>) => ({ ...source.select, _key: keyOf(source.newest), _id: source.table.id })
 
 /**
  * The page statement of one shape, in the index's order, each value given by `bind` (placeholders
@@ -142,7 +151,7 @@ function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (n
   const at = sql`(${newest}, ${table.id})`
   const position = sql`(${bind('_key')}::timestamptz, ${bind('_id')}::bigint)`
   const query = db
-    .select({ ...source.select, _key: keyOf(newest), _id: table.id })
+    .select(pageSelection(source))
     .from(table)
     .where(
       and(
@@ -179,8 +188,45 @@ export function pageQuery(db: Db, source: PageSource<unknown>, params: PageParam
   return pageStatement(db, source, walk, (name) => sql.param(values[name]))
 }
 
-type Prepared = ReturnType<ReturnType<typeof pageStatement>['prepare']>
+/** A page statement prepared once: run with its values, it gives the rows as `select` names them. */
+interface Prepared {
+  execute(values: Record<string, unknown>): Promise<Record<string, unknown>[]>
+}
 const prepared = new WeakMap<Db, Map<string, Prepared>>()
+
+interface Decoder {
+  mapFromDriverValue(value: unknown): unknown
+}
+const decoderOf = (field: SQL) => (field as unknown as { decoder: Decoder }).decoder
+/** A decoder that hands the driver's value on as it is (text, enums, booleans, SQL without mapWith). */
+const asIs = (d: Decoder) => d === noopDecoder || d.mapFromDriverValue === Column.prototype.mapFromDriverValue
+
+/**
+ * How each column of a selection is read from the driver's value, in the statement's column
+ * order (Drizzle writes a flat selection's columns in its keys' order). Drizzle's own row mapping
+ * asks, for every field of every row, what kind of field it is; a page's rows are all of one
+ * shape, so that is asked here once per statement (it was the largest part of a list request's
+ * own cost in its profile).
+ */
+function rowMapper(select: Record<string, unknown>) {
+  const fields = Object.entries(select).map(([name, field]) => {
+    // An SQL field's decoder is what `.mapWith()` gave it (Drizzle keeps it on the field, untyped).
+    const decoder = is(field, Column) ? field : is(field, SQL) ? decoderOf(field) : is(field, SQL.Aliased) ? decoderOf(field.sql) : undefined
+    if (!decoder) throw new Error(`page field ${name} is neither a column nor SQL`)
+    return { name, decoder: asIs(decoder) ? undefined : decoder }
+  })
+  return (rows: unknown[][]) =>
+    rows.map((row) => {
+      if (row.length !== fields.length) throw new Error(`a page row has ${row.length} columns, its selection ${fields.length}`)
+      const out: Record<string, unknown> = {}
+      for (let i = 0; i < fields.length; i++) {
+        const { name, decoder } = fields[i]
+        const v = row[i]
+        out[name] = v === null || decoder === undefined ? v : decoder.mapFromDriverValue(v)
+      }
+      return out
+    })
+}
 
 /** The page statement of this shape, prepared once per database handle. */
 function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared {
@@ -190,7 +236,8 @@ function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared
   if (!known) prepared.set(db, (known = new Map<string, Prepared>()))
   let statement = known.get(shape)
   if (!statement) {
-    statement = pageStatement(db, source, walk, (name) => sql.placeholder(name)).prepare(`page ${shape}`)
+    const query = pageStatement(db, source, walk, (name) => sql.placeholder(name))
+    statement = db._.session.prepareQuery(query.toSQL(), undefined, `page ${shape}`, true, rowMapper(pageSelection(source))) as Prepared
     known.set(shape, statement)
   }
   return statement
@@ -265,16 +312,17 @@ export async function listPage<R, V = R>(
   if (cursor?.direction === 'newer') rows.reverse()
   const first = rows[0]
   const last = rows[rows.length - 1]
+  const link = linker(at)
   const toCursor = (direction: Direction, row: { _key: string; _id: number } | undefined, otherwise: Position = cursor!) =>
-    link(at, { cursor: encodeCursor({ direction, ...(row ? { key: row._key, id: row._id } : otherwise) }) })
+    link({ cursor: encodeCursor({ direction, ...(row ? { key: row._key, id: row._id } : otherwise) }) })
 
   let next: string | null
   let previous: string | null
   if (params.page !== undefined) {
     // A page past the last one is a 404, as in DRF.
     if (params.page > 1 && rows.length === 0) throw notFound('Invalid page.')
-    next = more ? link(at, { page: params.page + 1 }) : null
-    previous = params.page > 1 ? link(at, { page: params.page - 1 }) : null
+    next = more ? link({ page: params.page + 1 }) : null
+    previous = params.page > 1 ? link({ page: params.page - 1 }) : null
   } else if (cursor?.direction === 'newer') {
     // Walking back towards the newest rows: older ones lie beyond the cursor's own row.
     previous = more && first ? toCursor('newer', first) : null
