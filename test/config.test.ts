@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { loadConfig } from '../src/config.js'
+import { connectionOf } from '../src/db/index.js'
 
 t.test('JWT secret rules', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-config-'))
@@ -29,4 +30,13 @@ t.test('invalid values name their variable; defaults apply', async (t) => {
   const c = loadConfig({ JWT_SECRET: 'x'.repeat(32) })
   t.match(c, { HOST: '127.0.0.1', PORT: 3000, ACCESS_TOKEN_TTL: 900, REFRESH_TOKEN_TTL: 604800, REGISTRATION_ENABLED: false })
   t.equal(loadConfig({ JWT_SECRET: 'x'.repeat(32), REGISTRATION_ENABLED: 'true', PORT: '8080' }).PORT, 8080)
+})
+
+t.test('DATABASE_URL: a Unix socket named as libpq names it becomes postgres.js options; other URLs pass unchanged', async (t) => {
+  t.same(connectionOf('postgres://vigil@/vigil?host=/var/run/postgresql'), { url: 'postgres://vigil@localhost/vigil', path: '/var/run/postgresql/.s.PGSQL.5432' })
+  t.same(connectionOf('postgresql:///vigil?host=%2Ftmp%2F&port=6000&sslmode=disable'), { url: 'postgresql://localhost/vigil?sslmode=disable', path: '/tmp/.s.PGSQL.6000' }, 'port from the query, the rest kept')
+  t.same(connectionOf('postgres://vigil:secret@db.local:5433/vigil?host=/run/pg'), { url: 'postgres://vigil:secret@db.local:5433/vigil', path: '/run/pg/.s.PGSQL.5433' }, 'port from the URL')
+  for (const url of ['postgres://vigil@127.0.0.1:5432/vigil', 'postgres://vigil@db/vigil?sslmode=require', 'postgres://vigil@db/vigil?host=db2']) {
+    t.same(connectionOf(url), { url }, `${url} unchanged`)
+  }
 })

@@ -2,23 +2,24 @@
 // requests answer 503 quickly while the database is down, Vigil recovers without a restart, and
 // nothing acknowledged with a 2xx is lost or stored twice across a restart.
 import t from 'tap'
-import { eq, inArray } from 'drizzle-orm'
+import { eq, inArray, sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { userChanges } from '../src/db/channels.js'
 import { defineChannel, NotificationHub } from '../src/db/notify.js'
-import { alerts, events } from '../src/db/schema.js'
+import { alerts, events, users } from '../src/db/schema.js'
+import { rowsOf } from '../src/db/queries.js'
 import { eventually, inject, makeUser, TEST_JWT_SECRET } from './helper.js'
 import { memoryLog, record, watchListener, type ListenCall } from './support/notifications.js'
-import { startPrivateCluster } from './support/pg-cluster.js'
+import { startPrivateCluster, type PrivateCluster } from './support/pg-cluster.js'
 
-async function setup(t: any, overrides: Record<string, unknown> = {}) {
+async function setup(t: any, overrides: Record<string, unknown> = {}, url = (c: PrivateCluster) => c.url) {
   const cluster = await startPrivateCluster()
   t.teardown(() => cluster.destroy())
   const config = loadConfig(
     {},
-    { NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: cluster.url, DB_TIMEOUT_MS: 1000, DB_POOL_MAX: 4, ...overrides }
+    { NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: url(cluster), DB_TIMEOUT_MS: 1000, DB_POOL_MAX: 4, ...overrides }
   )
   const app = await buildApp({ config })
   t.teardown(() => app.close())
@@ -114,6 +115,21 @@ t.test('database down: 503 within a bound, then recovery without a restart', asy
     payload: { source: 's', event_type: 'anomaly', severity: 'High' }
   })
   t.equal(after.status, 201)
+})
+
+t.test('a DATABASE_URL naming a Unix socket as libpq does (?host=/dir) connects through it, notifications included', async (t) => {
+  const { app } = await setup(t, { AUTH_CACHE_TTL_MS: 60_000 }, (c) => `postgres://postgres@/postgres?host=${encodeURIComponent(c.socketDir)}&port=${c.port}`)
+  const [{ over }] = await rowsOf<{ over: string }>(app.db, sql`select coalesce(host(inet_client_addr()), 'socket') as over`)
+  t.equal(over, 'socket', 'the pool connects through the socket, not TCP')
+  const stop = new AbortController()
+  t.teardown(() => stop.abort())
+  const watcher = record(app.notifications, userChanges, stop.signal)
+  t.ok(await eventually(async () => watcher.count('ready') === 1, 5000), 'the listening connection subscribes through it')
+  const erin = await makeUser(app, 'analyst')
+  const me = () => inject(app, { method: 'GET', url: '/api/auth/me', headers: erin.auth })
+  t.equal((await me()).status, 200, 'erin is served, and cached')
+  await app.db.update(users).set({ isActive: false }).where(eq(users.id, erin.user.id))
+  t.ok(await eventually(async () => (await me()).status === 401, 3000), 'her deactivation reaches the cache by notification: refused at once')
 })
 
 t.test('after a database restart, user changes are announced again', async (t) => {

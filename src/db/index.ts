@@ -85,11 +85,35 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
-async function openPostgres(url: string, opts: DatabaseOptions): Promise<Database> {
+/**
+ * postgres.js options for a URL, taking libpq's way of naming a Unix-domain socket:
+ * `postgres://user@/db?host=/var/run/postgresql` (the socket's directory; `localhost` may stand
+ * in the host's place). postgres.js reads neither form itself: it needs a host in the URL and the
+ * socket as `path`, and would send `host` to the server as a setting. On the database's own
+ * machine a socket costs the kernel less per statement than TCP over loopback.
+ */
+export function connectionOf(url: string): { url: string; path?: string } {
+  const at = url.indexOf('?')
+  if (at < 0) return { url }
+  const query = new URLSearchParams(url.slice(at + 1))
+  const dir = query.get('host')
+  if (dir === null || !dir.startsWith('/')) return { url }
+  const port = query.get('port') ?? /:(\d+)\//.exec(url.slice(0, at))?.[1] ?? '5432'
+  query.delete('host')
+  query.delete('port')
+  const rest = query.toString()
+  // A URL with no host (postgres://user@/db) is one postgres.js cannot parse: name localhost.
+  const base = url.slice(0, at).replace(/^(postgres(?:ql)?:\/\/(?:[^@/]*@)?)\//, '$1localhost/')
+  return { url: rest ? `${base}?${rest}` : base, path: `${dir.replace(/\/$/, '')}/.s.PGSQL.${port}` }
+}
+
+async function openPostgres(given: string, opts: DatabaseOptions): Promise<Database> {
+  const { url, path } = connectionOf(given)
   const timeoutMs = opts.timeoutMs ?? 5000
   const connectTimeout = Math.max(1, Math.ceil(timeoutMs / 1000))
   const listeners = new Set<Listener>()
   const pg = postgres(url, {
+    path,
     max: opts.poolMax ?? 10,
     connect_timeout: connectTimeout,
     idle_timeout: 30,
@@ -102,7 +126,7 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
     kind: 'postgres',
     pg,
     openListener(events) {
-      const listener = openPostgresListener(url, connectTimeout, events)
+      const listener = openPostgresListener(url, path, connectTimeout, events)
       listeners.add(listener)
       return listener
     },
@@ -134,9 +158,10 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
  * notifications must know. Reconnecting, with backoff, is the hub's job: a query after a loss
  * makes a new connection.
  */
-function openPostgresListener(url: string, connectTimeout: number, events: ListenerEvents): Listener {
+function openPostgresListener(url: string, path: string | undefined, connectTimeout: number, events: ListenerEvents): Listener {
   let closing = false
   const conn = postgres(url, {
+    path,
     max: 1,
     idle_timeout: 0,
     max_lifetime: null,

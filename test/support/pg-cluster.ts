@@ -25,6 +25,8 @@ export function findPgBin(): string | undefined {
 export interface PrivateCluster {
   url: string
   port: number
+  /** The directory of its Unix-domain socket. */
+  socketDir: string
   start(): Promise<void>
   /** Stops the server; `immediate` is a crash-like stop with no checkpoint. */
   stop(mode?: 'fast' | 'immediate'): Promise<void>
@@ -50,6 +52,7 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
   const cluster: PrivateCluster = {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
+    socketDir: dir,
     start: async () => {
       await pg('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '30', 'start'])
     },
