@@ -6,6 +6,7 @@ import { eq, sql } from 'drizzle-orm'
 import { alerts, events } from '../src/db/schema.js'
 import { pageQuery, type PageParams, type PageSource } from '../src/pagination.js'
 import { alertList } from '../src/services/alerts.js'
+import { responseTimes } from '../src/services/alert-stats.js'
 import { auditList } from '../src/services/audit.js'
 import { eventList } from '../src/services/events.js'
 import { incidentList } from '../src/services/incidents.js'
@@ -334,6 +335,14 @@ if (onPostgres) t.test('every list and filter combination is read in index order
     }
   }
   t.same(sorted, [], `${checked} page queries, none sorts more than ${SMALL_SORT_ROWS} rows`)
+
+  // Stats' response times read the alerts that left Open only, not every alert of the day.
+  const day = (q: Record<string, unknown>) => responseTimes(q, new Date(Date.now() - 24 * 3600_000), new Date())
+  for (const q of [{}, { severity: 'High' }, { source: 'src-7' }]) {
+    const [row] = (await app.db.execute(sql`explain (format json) ${day(q)}`)) as any
+    const used = nodes(row['QUERY PLAN'][0].Plan).map((n) => n['Index Name']).filter(Boolean)
+    t.ok(used.includes('alerts_responded_created_at_idx'), `response times ${JSON.stringify(q)} read the index of responded alerts (used: ${used.join(', ')})`)
+  }
 })
 
 t.test('alert statistics: counts by severity, status, type and source, and a histogram with every bucket', async (t) => {

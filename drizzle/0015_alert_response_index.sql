@@ -1,0 +1,1 @@
+CREATE INDEX "alerts_responded_created_at_idx" ON "alerts" USING btree ("created_at") WHERE "alerts"."acknowledged_at" is not null or "alerts"."resolved_at" is not null;
