@@ -11,7 +11,9 @@
 // `npm start` runs it, so it has its own event loop and its own RSS. Not part of `npm test`.
 //
 // Both baselines are C clients (psql, pgbench), as lean as wrk on the HTTP side: a Node driver
-// on the database side would sit below what PostgreSQL does and flatter the ratios.
+// on the database side would sit below what PostgreSQL does and flatter the ratios. Both sides
+// reach a PostgreSQL on this machine through its Unix socket (bench/pg.ts localSocketDir;
+// BENCH_SOCKET_DIR=none for TCP).
 //
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_ROWS
 // (200000), BENCH_SECONDS (5: each single-event round of each side), BENCH_ROUNDS (5: the
@@ -43,11 +45,12 @@ import {
 import { cpuNow, cpuSince, type Cpu } from './cpu.js'
 import { Client, drive } from './http.js'
 import { BENCH_CORRELATIONS, BENCH_RULES, benchModels, PROBE_TEXT } from './rules.js'
-import { findBin, scratchDatabase } from './pg.js'
+import { findBin, localSocketDir, scratchDatabase, viaSocket } from './pg.js'
 import { sampleRss, startVigil, type Vigil } from './server.js'
 
 const env = process.env
 const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const socketDir = localSocketDir(BASE_URL)
 const ROWS = Number(env.BENCH_ROWS ?? 200_000)
 const SINGLE_SECONDS = Number(env.BENCH_SECONDS ?? 5)
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 4)
@@ -106,7 +109,7 @@ async function main() {
   const adminPassword = randomBytes(18).toString('base64url')
   const vigilEnv: Record<string, string> = {
     NODE_ENV: 'production',
-    DATABASE_URL: dbUrl,
+    DATABASE_URL: viaSocket(dbUrl, socketDir),
     JWT_SECRET: randomBytes(48).toString('base64url'),
     LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'warn',
     ADMIN_USERNAME: 'bench-admin',
@@ -202,7 +205,7 @@ async function main() {
           Promise.all(
             files.map((file) =>
               run(findBin('psql'), [
-                dbUrl, '-q', '-v', 'ON_ERROR_STOP=1',
+                viaSocket(dbUrl, socketDir), '-q', '-v', 'ON_ERROR_STOP=1',
                 '-c', `\\copy event_keys (${COPY_KEY_COLUMNS}) from '${file}.keys'`,
                 '-c', `\\copy events (${COPY_COLUMNS}) from '${file}'`
               ])
@@ -298,7 +301,7 @@ async function main() {
       const pgbench = async (seconds: number) => {
         const out = await run(findBin('pgbench'), [
           '-n', '-c', String(SINGLE_CONNECTIONS), '-j', '2', '-T', String(seconds), '-f', pgbenchScript,
-          '-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), dbName
+          '-h', socketDir ?? u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), dbName
         ])
         return Number(/number of transactions actually processed: (\d+)/.exec(out)![1])
       }

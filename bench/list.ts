@@ -13,10 +13,18 @@
 // targets are >= 0.3 of the raw throughput, the deep page's p50 within 1.5 x the first page's, and
 // p99 <= 20 ms. Needs wrk and pgbench on PATH or in /usr/lib/postgresql/*/bin. Not part of npm test.
 //
+// Each side first runs the same load for BENCH_WARMUP seconds, unmeasured: Vigil's JIT reaches its
+// steady state over its first seconds of load (a cold first run read a quarter lower), and both
+// sides then meet a warm cache. Both sides reach PostgreSQL the same way: through its Unix socket
+// when it runs on this machine (as a local deployment would, and as pgbench does by default),
+// else over TCP.
+//
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_EVENTS
-// (1000000), BENCH_SECONDS (10 per side and query), BENCH_CONNECTIONS (16), BENCH_NODE_ARGS (extra
+// (1000000), BENCH_SECONDS (10 per side and query), BENCH_WARMUP (5), BENCH_SOCKET_DIR (the local
+// server's socket directory, /var/run/postgresql; "none" for TCP), BENCH_CONNECTIONS (16), BENCH_NODE_ARGS (extra
 // node options for Vigil, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_ONLY
-// (run only the requests whose name contains this), BENCH_WORKERS (Vigil's WORKERS, 1).
+// (run only the requests whose name contains this), BENCH_WORKERS (Vigil's WORKERS, 1),
+// BENCH_VIGIL_ENV (extra Vigil settings, e.g. "DB_POOL_MAX=4").
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -31,13 +39,14 @@ import { alertStats, countAlertHours } from '../src/services/alert-stats.js'
 import { pageQuery } from '../src/pagination.js'
 import { alertList, type AlertFilter } from '../src/services/alerts.js'
 import { Client, drive } from './http.js'
-import { findBin, scratchDatabase } from './pg.js'
+import { findBin, localSocketDir, scratchDatabase, viaSocket } from './pg.js'
 import { startVigil } from './server.js'
 
 const env = process.env
 const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const EVENTS = Number(env.BENCH_EVENTS ?? 1_000_000)
 const SECONDS = Number(env.BENCH_SECONDS ?? 10)
+const WARMUP = Number(env.BENCH_WARMUP ?? 5)
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16)
 // Vigil's WORKERS: one server process by default. On our 2-core machines, shared with PostgreSQL
 // and the load generator, two gave no more throughput and a longer tail (README, List speed).
@@ -74,8 +83,8 @@ function ms(text: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
 }
 
-function runWrk(url: string, token: string): Side {
-  const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-H', `authorization: Bearer ${token}`, url], {
+function runWrk(url: string, token: string, seconds = SECONDS): Side {
+  const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `authorization: Bearer ${token}`, url], {
     encoding: 'utf8'
   })
   if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out}`)
@@ -87,7 +96,7 @@ function runWrk(url: string, token: string): Side {
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 
-function runPgbench(dbUrl: string, sqlText: string): Side {
+function runPgbench(dbUrl: string, sqlText: string, seconds = SECONDS): Side {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-list-'))
   try {
     const script = join(dir, 'q.sql')
@@ -95,8 +104,8 @@ function runPgbench(dbUrl: string, sqlText: string): Side {
     const u = new URL(dbUrl)
     const out = execFileSync(
       findBin('pgbench'),
-      ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(SECONDS), '-f', script, '-l', `--log-prefix=${join(dir, 'log')}`,
-        '-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), u.pathname.slice(1)],
+      ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(seconds), '-f', script, '-l', `--log-prefix=${join(dir, 'log')}`,
+        '-h', socketDir ?? u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), u.pathname.slice(1)],
       { encoding: 'utf8', cwd: dir }
     )
     const rps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)![1])
@@ -124,19 +133,23 @@ function literal(v: unknown): string {
 const inline = (q: { query: string; params: unknown[] }) =>
   q.query.replace(/\$(\d+)/g, (_, n: string) => literal(q.params[Number(n) - 1])).replace(/\s+/g, ' ') + ';\n'
 
+const socketDir = localSocketDir(BASE_URL)
+
 async function main() {
   const scratch = await scratchDatabase(BASE_URL, 'vigil_bench_list')
   const { dbUrl } = scratch
   const password = randomBytes(18).toString('base64url')
   const vigil = await startVigil({
     NODE_ENV: 'production',
-    DATABASE_URL: dbUrl,
+    DATABASE_URL: viaSocket(dbUrl, socketDir),
     JWT_SECRET: randomBytes(48).toString('base64url'),
     LOG_LEVEL: 'warn',
     ADMIN_USERNAME: 'bench-admin',
     ADMIN_PASSWORD: password,
     ACCESS_TOKEN_TTL: '3600',
-    WORKERS: String(WORKERS)
+    WORKERS: String(WORKERS),
+    // Extra settings for Vigil, e.g. BENCH_VIGIL_ENV="DB_POOL_MAX=4" to try a configuration.
+    ...Object.fromEntries((env.BENCH_VIGIL_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]))
   }, (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean))
   const client = postgres(dbUrl, { max: 2, onnotice: () => {} })
   try {
@@ -194,14 +207,16 @@ async function main() {
     ]
     const rows: { name: string; vigil: Side; raw: Side }[] = []
     for (const c of cases.filter((c) => !env.BENCH_ONLY || c.name.includes(env.BENCH_ONLY))) {
-      log(`${c.name}: wrk ${SECONDS} s, then pgbench ${SECONDS} s`)
+      log(`${c.name}: wrk ${WARMUP} + ${SECONDS} s, then pgbench ${WARMUP} + ${SECONDS} s`)
+      if (WARMUP > 0) runWrk(vigil.url + c.path, access, WARMUP)
       const vigilSide = runWrk(vigil.url + c.path, access)
+      if (WARMUP > 0) runPgbench(dbUrl, c.sql, WARMUP)
       const rawSide = runPgbench(dbUrl, c.sql)
       rows.push({ name: c.name, vigil: vigilSide, raw: rawSide })
     }
 
     const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2))
-    console.log(`\n${events} events, ${alerts} alerts; ${CONNECTIONS} connections, ${SECONDS} s a side, Vigil WORKERS=${WORKERS} (PostgreSQL 15, wrk and pgbench)`)
+    console.log(`\n${events} events, ${alerts} alerts; ${CONNECTIONS} connections, ${SECONDS} s a side, Vigil WORKERS=${WORKERS}, ${socketDir ? `both through ${socketDir}` : 'both over TCP'} (PostgreSQL 15, wrk and pgbench)`)
     console.log('| request | Vigil req/s | p50 ms | p99 ms | raw SQL tx/s | p50 ms | p99 ms | ratio |')
     console.log('|---|---|---|---|---|---|---|---|')
     for (const r of rows) {

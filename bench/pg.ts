@@ -34,3 +34,20 @@ export async function scratchDatabase(baseUrl: string, prefix: string) {
     }
   }
 }
+
+/**
+ * The socket directory of the PostgreSQL at `url` when it runs on this machine, for both sides of
+ * a benchmark to reach it the same way a local deployment would (and pgbench does by default):
+ * BENCH_SOCKET_DIR, else /var/run/postgresql; undefined for TCP (BENCH_SOCKET_DIR=none, a remote
+ * server, or no socket there).
+ */
+export function localSocketDir(url: string): string | undefined {
+  const u = new URL(url)
+  const dir = process.env.BENCH_SOCKET_DIR ?? '/var/run/postgresql'
+  if (dir === 'none' || !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) return undefined
+  return existsSync(join(dir, `.s.PGSQL.${u.port || '5432'}`)) ? dir : undefined
+}
+
+/** `url` through the socket in `dir` (libpq's ?host=, which psql and Vigil read), or as it is. */
+export const viaSocket = (url: string, dir: string | undefined) =>
+  dir ? `${url}${url.includes('?') ? '&' : '?'}host=${encodeURIComponent(dir)}` : url
