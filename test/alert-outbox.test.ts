@@ -131,7 +131,9 @@ if (onPostgres) t.test('a reader resuming under concurrent writers loses nothing
   )
   writing = false
   await reader
-  const all = await rowsOf<{ id: string }>(app.db, sql`select tx::text || '.' || id as id from alert_history order by tx, id`)
+  // Ordered by the columns: a bare `id` in ORDER BY would name the text output column, and sort
+  // 3085.100 before 3085.99 when one transaction's ids cross a power of ten.
+  const all = await rowsOf<{ id: string }>(app.db, sql`select tx::text || '.' || id as id from alert_history h order by h.tx, h.id`)
   // A transaction still open anywhere on the server (another test's) holds rows back, never loses them.
   let cursor = parseCursor(seen[seen.length - 1]) ?? start
   t.ok(
