@@ -46,7 +46,7 @@ import { cpuNow, cpuSince, type Cpu } from './cpu.js'
 import { Client, drive } from './http.js'
 import { BENCH_CORRELATIONS, BENCH_RULES, benchModels, PROBE_TEXT } from './rules.js'
 import { findBin, localSocketDir, scratchDatabase, viaSocket } from './pg.js'
-import { sampleRss, startVigil, type Vigil } from './server.js'
+import { extraVigilEnv, sampleRss, startVigil, type Vigil } from './server.js'
 
 const env = process.env
 const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -115,8 +115,7 @@ async function main() {
     ADMIN_USERNAME: 'bench-admin',
     ADMIN_PASSWORD: adminPassword,
     ACCESS_TOKEN_TTL: '3600',
-    // Extra settings for Vigil, e.g. BENCH_VIGIL_ENV="DB_POOL_MAX=4" to try a configuration.
-    ...Object.fromEntries((env.BENCH_VIGIL_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]))
+    ...extraVigilEnv()
   }
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
 

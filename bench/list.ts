@@ -40,7 +40,7 @@ import { pageQuery } from '../src/pagination.js'
 import { alertList, type AlertFilter } from '../src/services/alerts.js'
 import { Client, drive } from './http.js'
 import { findBin, localSocketDir, scratchDatabase, viaSocket } from './pg.js'
-import { startVigil } from './server.js'
+import { extraVigilEnv, startVigil } from './server.js'
 
 const env = process.env
 const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -148,8 +148,7 @@ async function main() {
     ADMIN_PASSWORD: password,
     ACCESS_TOKEN_TTL: '3600',
     WORKERS: String(WORKERS),
-    // Extra settings for Vigil, e.g. BENCH_VIGIL_ENV="DB_POOL_MAX=4" to try a configuration.
-    ...Object.fromEntries((env.BENCH_VIGIL_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]))
+    ...extraVigilEnv()
   }, (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean))
   const client = postgres(dbUrl, { max: 2, onnotice: () => {} })
   try {

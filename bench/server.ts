@@ -59,6 +59,10 @@ function buildOnce() {
   built = true
 }
 
+/** Extra settings for Vigil from BENCH_VIGIL_ENV ("DB_POOL_MAX=4 LOG_LEVEL=info"), to try a configuration. */
+export const extraVigilEnv = (): Record<string, string> =>
+  Object.fromEntries((process.env.BENCH_VIGIL_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]))
+
 /** Starts Vigil with `env` on a free port and waits until it answers (migrations done, admin made). */
 export async function startVigil(env: Record<string, string>, nodeArgs: string[] = []): Promise<Vigil> {
   const port = await freePort()

@@ -88,27 +88,29 @@ async function metricsPlugin(app: FastifyInstance) {
   })
 
   // Every label combination exists from the start, so rate() and alerts see the first increase.
-  const events = new Counter({
-    name: 'vigil_ingest_events_total',
-    help: 'Records received by ingestion, by endpoint (bulk, hec, es) and outcome (accepted, duplicate, rejected).',
-    labelNames: ['endpoint', 'outcome'] as const,
-    registers
-  })
-  for (const endpoint of ENDPOINTS) for (const outcome of OUTCOMES) events.inc({ endpoint, outcome }, 0)
-  const refusals = new Counter({
-    name: 'vigil_ingest_refused_total',
-    help: 'Ingestion requests refused for load (503 + Retry-After, or 429 items on _bulk): no slot in time (busy), shutting down, event loop delayed, memory.',
-    labelNames: ['reason'] as const,
-    registers
-  })
-  for (const reason of BUSY_REASONS) refusals.inc({ reason }, 0)
-  const webhookAttempts = new Counter({
-    name: 'vigil_webhook_attempts_total',
-    help: 'Webhook delivery attempts this instance made and recorded, by outcome: delivered (2xx), failed (the delivery is over: 410 or the retry schedule ran out), retry (another attempt follows).',
-    labelNames: ['outcome'] as const,
-    registers
-  })
-  for (const outcome of ATTEMPT_OUTCOMES) webhookAttempts.inc({ outcome }, 0)
+  function counterFromZero<L extends string>(name: string, help: string, values: Record<L, readonly string[]>): Counter<L> {
+    const labelNames = Object.keys(values) as L[]
+    const counter = new Counter({ name, help, labelNames, registers })
+    let series: Partial<Record<L, string>>[] = [{}]
+    for (const label of labelNames) series = series.flatMap((s) => values[label].map((v) => ({ ...s, [label]: v })))
+    for (const labels of series) counter.inc(labels, 0)
+    return counter
+  }
+  const events = counterFromZero(
+    'vigil_ingest_events_total',
+    'Records received by ingestion, by endpoint (bulk, hec, es) and outcome (accepted, duplicate, rejected).',
+    { endpoint: ENDPOINTS, outcome: OUTCOMES }
+  )
+  const refusals = counterFromZero(
+    'vigil_ingest_refused_total',
+    'Ingestion requests refused for load (503 + Retry-After, or 429 items on _bulk): no slot in time (busy), shutting down, event loop delayed, memory.',
+    { reason: BUSY_REASONS }
+  )
+  const webhookAttempts = counterFromZero(
+    'vigil_webhook_attempts_total',
+    'Webhook delivery attempts this instance made and recorded, by outcome: delivered (2xx), failed (the delivery is over: 410 or the retry schedule ran out), retry (another attempt follows).',
+    { outcome: ATTEMPT_OUTCOMES }
+  )
   // One series per model that detected something since the start (models are few, named by people).
   const detections = new Counter({
     name: 'vigil_detections_total',

@@ -119,17 +119,22 @@ function decodeCursor(text: string): Cursor {
 
 /**
  * The page links of one request: its URL with `page` and `cursor` replaced, the URL parsed once
- * for both links.
+ * for both links, and only when a link is made (a lone page has none).
  */
 function linker(at: PageLocation) {
-  const url = new URL(at.url, `${at.protocol}://${at.host}`)
-  url.searchParams.delete('page')
-  url.searchParams.delete('cursor')
-  const plain = url.toString()
-  // URLSearchParams#set appends a parameter it does not hold: the same text, built by hand.
-  const prefix = `${plain}${url.search ? '&' : '?'}`
-  return (set: { page?: number; cursor?: string }): string =>
-    set.cursor !== undefined ? `${prefix}cursor=${set.cursor}` : set.page !== undefined && set.page > 1 ? `${prefix}page=${set.page}` : plain
+  let plain: string | undefined
+  let prefix = ''
+  return (set: { page?: number; cursor?: string }): string => {
+    if (plain === undefined) {
+      const url = new URL(at.url, `${at.protocol}://${at.host}`)
+      url.searchParams.delete('page')
+      url.searchParams.delete('cursor')
+      plain = url.toString()
+      // URLSearchParams#set appends a parameter it does not hold: the same text, built by hand.
+      prefix = `${plain}${url.search ? '&' : '?'}`
+    }
+    return set.cursor !== undefined ? `${prefix}cursor=${set.cursor}` : set.page !== undefined && set.page > 1 ? `${prefix}page=${set.page}` : plain
+  }
 }
 
 /** The sort key as exact UTC text: a JS Date would drop the microseconds and skip or repeat rows. */
