@@ -117,6 +117,26 @@ t.test('database down: 503 within a bound, then recovery without a restart', asy
   t.equal(after.status, 201)
 })
 
+t.test('after a long outage, Vigil serves again as soon as the database is back', async (t) => {
+  const { cluster, app } = await setup(t)
+  const admin = await makeUser(app, 'admin')
+  const list = () => inject(app, { method: 'GET', url: '/api/events/', headers: admin.auth })
+  t.equal((await list()).status, 200)
+
+  // Requests through an outage: every connection attempt fails, and each failure lengthens the
+  // pause before the next (postgres.js's own pauses grow to 20 s).
+  await cluster.stop('fast')
+  let failed = 0
+  const until = Date.now() + 20_000
+  while (failed < 30 && Date.now() < until) if ((await list()).status === 503) failed++
+  t.equal(failed, 30, 'refused while it is down')
+  await cluster.start()
+  const back = Date.now()
+  t.ok(await eventually(async () => (await list()).status === 200, 30_000), 'Vigil serves again')
+  const waited = Date.now() - back
+  t.ok(waited < 5000, `within seconds of the database's return, not after a long reconnect pause (${waited} ms)`)
+})
+
 t.test('a DATABASE_URL naming a Unix socket as libpq does (?host=/dir) connects through it, notifications included', async (t) => {
   const { app } = await setup(t, { AUTH_CACHE_TTL_MS: 60_000 }, (c) => `postgres://postgres@/postgres?host=${encodeURIComponent(c.socketDir)}&port=${c.port}`)
   const [{ over }] = await rowsOf<{ over: string }>(app.db, sql`select coalesce(host(inet_client_addr()), 'socket') as over`)

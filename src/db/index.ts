@@ -107,6 +107,9 @@ export function connectionOf(url: string): { url: string; path?: string } {
   return { url: rest ? `${base}?${rest}` : base, path: `${dir.replace(/\/$/, '')}/.s.PGSQL.${port}` }
 }
 
+/** Seconds before a pool connection is attempted again after `failures` failed ones: from 50 ms, doubling, at most 1 s. */
+const reconnectPause = (failures: number) => Math.min(0.05 * 2 ** Math.max(0, failures - 1), 1)
+
 async function openPostgres(given: string, opts: DatabaseOptions): Promise<Database> {
   const { url, path } = connectionOf(given)
   const timeoutMs = opts.timeoutMs ?? 5000
@@ -117,6 +120,12 @@ async function openPostgres(given: string, opts: DatabaseOptions): Promise<Datab
     max: opts.poolMax ?? 10,
     connect_timeout: connectTimeout,
     idle_timeout: 30,
+    // postgres.js waits longer before each reconnect while connections keep failing, up to 20 s,
+    // counted across the pool: after an outage of a few seconds, queries queued on a connection
+    // waited out that pause with the database long back (recovery took up to 20 s). A connection
+    // is attempted only when a query needs one and each attempt fails at once, so a short pause
+    // is enough.
+    backoff: reconnectPause,
     onnotice: () => {},
     connection: { statement_timeout: timeoutMs * 6, application_name: 'vigil' }
   })
