@@ -4,12 +4,11 @@
 // batches; a batch in flight commits or leaves its items for the next runner.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { settleWithin } from '../src/closing.js'
 import { runBulkJobs } from '../src/services/bulk-jobs.js'
 
 /** How often an idle runner looks for jobs (another instance's, or one left by a restart). */
 const POLL_MS = 2000
-/** How long closing waits for a round in progress. */
-const CLOSE_WAIT_MS = 2000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -59,11 +58,9 @@ async function bulkJobsPlugin(app: FastifyInstance) {
     stop.abort()
     clearInterval(timer)
     // The round stops after its batch; a batch stuck on a database that is away is not waited
-    // for beyond CLOSE_WAIT_MS: its transaction commits or rolls back on its own, and its items
+    // for beyond the bound: its transaction commits or rolls back on its own, and its items
     // stay for the next runner, so nothing is applied twice or lost.
-    let wait: NodeJS.Timeout | undefined
-    await Promise.race([running, new Promise<void>((resolve) => (wait = setTimeout(resolve, CLOSE_WAIT_MS)))])
-    clearTimeout(wait)
+    if (running) await settleWithin(running)
   })
 }
 

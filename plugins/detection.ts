@@ -11,6 +11,7 @@ import { modelChanges } from '../src/db/channels.js'
 import { Detector } from '../src/detection/detector.js'
 import { sweepState } from '../src/detection/state.js'
 import { trainModels } from '../src/detection/training.js'
+import { settleWithin } from '../src/closing.js'
 
 /** How often match counters are written. */
 const FLUSH_MS = 1000
@@ -79,9 +80,9 @@ async function detectionPlugin(app: FastifyInstance) {
     closed = true
     stop.abort()
     for (const t of timers) clearInterval(t)
-    await flushing
-    await flush()
-    await training
+    // The last counts are written, and a training under way may finish, within the bound: a model
+    // whose training is cut short keeps its lease, and the next trainer takes it over when it ends.
+    await settleWithin([flushing.then(flush), training])
   })
 }
 

@@ -8,10 +8,8 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { webhookRetrySchedule } from '../src/config.js'
 import { alertChanges } from '../src/db/channels.js'
+import { CLOSE_WAIT_MS } from '../src/closing.js'
 import { WebhookEngine } from '../src/services/webhook-delivery.js'
-
-/** How long closing waits for attempts under way to end on their own. */
-const CLOSE_WAIT_MS = 2000
 
 declare module 'fastify' {
   interface FastifyInstance {

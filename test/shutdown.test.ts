@@ -5,7 +5,10 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sql } from 'drizzle-orm'
+import postgres from 'postgres'
 import t from 'tap'
+import { rowsOf } from '../src/db/queries.js'
 import { build, eventually, freshDatabaseUrl, makeUser, onPostgres } from './helper.js'
 import { holdInserts } from './support/hold.js'
 import { seedPgliteDataDir } from './support/pglite-image.js'
@@ -150,4 +153,32 @@ t.test('while closing: waiting ingestion is refused at once as its shippers retr
   t.same([arrived?.req.method, arrived?.req.url, refused.statusCode], ['POST', '/api/events/', 503], 'the late request was refused before any work')
   t.notOk(log.some((l) => l.reqId === refused.reqId && l.res?.statusCode === 201), 'and created nothing')
   for (const c of [working, esWaiting, nativeWaiting]) c.destroy()
+})
+
+// Closing waits for background work within a bound, not for the database: a statement stuck
+// behind a lock would otherwise hold the close until the statement timeout, past Fastify's limit
+// on a close hook and the server's shutdown grace.
+if (onPostgres) t.test('closing while background work is stuck on the database ends within seconds, without an error', async (t) => {
+  const app = await build(t)
+  const holder = postgres(app.config.DATABASE_URL!, { max: 1, onnotice: () => {} })
+  t.teardown(() => holder.end())
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  const locked = holder.begin(async (tx) => {
+    await tx`lock table models in access exclusive mode`
+    await released
+  })
+  const held = async () => {
+    const rows = await rowsOf<{ n: number }>(app.db, sql`select count(*)::int as n from pg_locks where relation = 'models'::regclass and mode = 'AccessExclusiveLock' and granted`)
+    return rows[0].n === 1
+  }
+  t.ok(await eventually(held, 10_000), 'another session holds the models table')
+  // A match counted, so closing writes the counters: that write waits for the lock.
+  app.detector.count(1, 1)
+  const started = Date.now()
+  await t.resolves(app.close(), 'the close resolves')
+  const took = Date.now() - started
+  t.ok(took < 8000, `within seconds (${took} ms), not the statement timeout (${app.config.DB_TIMEOUT_MS * 6} ms)`)
+  release()
+  await locked
 })

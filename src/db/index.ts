@@ -10,6 +10,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
+import { POOL_END_S } from '../closing.js'
 import { PROJECT_ROOT } from '../paths.js'
 import { lockDataDir } from './data-dir-lock.js'
 import { makeEventPartitions } from './partitions.js'
@@ -155,7 +156,7 @@ async function openPostgres(given: string, opts: DatabaseOptions): Promise<Datab
     },
     async close() {
       await Promise.all([...listeners].map((listener) => listener.close()))
-      await pg.end({ timeout: 5 })
+      await pg.end({ timeout: POOL_END_S })
     }
   }
 }

@@ -10,6 +10,7 @@ import { createHmac } from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
 import type { LookupFunction } from 'node:net'
+import { settleWithin } from '../closing.js'
 import type { Db } from '../db/index.js'
 import { HttpError } from '../errors.js'
 import { NOTE_UNSAFE } from '../text.js'
@@ -208,13 +209,10 @@ export class WebhookEngine {
   async stop(graceMs: number): Promise<void> {
     clearInterval(this.poll)
     clearTimeout(this.timer)
-    const settled = () => Promise.allSettled([this.running, ...this.inFlight])
-    let wait: NodeJS.Timeout | undefined
-    await Promise.race([settled(), new Promise<void>((resolve) => (wait = setTimeout(resolve, graceMs)))])
-    clearTimeout(wait)
+    const work = () => [...(this.running ? [this.running] : []), ...this.inFlight]
+    await settleWithin(work(), graceMs)
     this.stopping.abort()
-    await Promise.race([settled(), new Promise<void>((resolve) => (wait = setTimeout(resolve, 1000)))])
-    clearTimeout(wait)
+    await settleWithin(work(), graceMs)
   }
 
   private async round(): Promise<void> {
