@@ -138,7 +138,7 @@ function linker(at: PageLocation) {
 }
 
 /** The sort key as exact UTC text: a JS Date would drop the microseconds and skip or repeat rows. */
-const keyOf = (column: PgColumn) => utcText(column, 'US')
+const keyOf = (column: PgColumn) => utcText(column, 6)
 
 /** How a page is found: the first rows, the rows past a cursor either way, or by OFFSET. */
 type Walk = 'first' | Direction | 'offset'

@@ -1,7 +1,9 @@
 // Lists: the DRF envelope, page bounds, newest-first order with an id tie-breaker, every filter
 // and their combinations, for events and alerts; cursor pages that stay stable while rows arrive;
 // bounded counts; and, on PostgreSQL at a realistic size, every list read in index order.
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import postgres from 'postgres'
 import { eq, sql } from 'drizzle-orm'
 import { alerts, events } from '../src/db/schema.js'
 import { pageQuery, type PageParams, type PageSource } from '../src/pagination.js'
@@ -9,8 +11,9 @@ import { alertList } from '../src/services/alerts.js'
 import { responseTimes } from '../src/services/alert-stats.js'
 import { auditList } from '../src/services/audit.js'
 import { eventList } from '../src/services/events.js'
+import { rfc3339 } from '../src/views.js'
 import { incidentList } from '../src/services/incidents.js'
-import { build, inject, makeRoles, onPostgres, partitionDays } from './helper.js'
+import { build, freshDatabaseUrl, inject, makeRoles, onPostgres, partitionDays } from './helper.js'
 
 const SEVERITIES = ['Low', 'Medium', 'High', 'Critical']
 const TYPES = ['intrusion', 'malware', 'anomaly']
@@ -430,8 +433,8 @@ t.test('updated_since: only what changed since then, newest change first, for al
   t.equal((await inject(app, { method: 'GET', url: '/api/alerts/?updated_since=soon', headers: admin.auth })).status, 400)
 })
 
-t.test('a list item is what the single reads and the write replies show, to the millisecond', async (t) => {
-  const app = await build(t)
+/** An item as listed is the item as created, changed and read alone, to the millisecond. */
+async function listedAsWritten(t: Test, app: FastifyInstance) {
   const { admin } = await makeRoles(app)
   const created = await inject(app, {
     method: 'POST',
@@ -452,4 +455,52 @@ t.test('a list item is what the single reads and the write replies show, to the 
   t.match(patched.body.updated_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
   t.same((await inject(app, { url: '/api/alerts/?source=fw-view', headers: admin.auth })).body.results, [patched.body], 'the alert as listed is the alert as changed')
   t.same((await inject(app, { url: `/api/alerts/${alert.id}`, headers: admin.auth })).body, patched.body, 'and as read alone')
+}
+
+t.test('a list item is what the single reads and the write replies show, to the millisecond', async (t) => {
+  await listedAsWritten(t, await build(t))
+})
+
+t.test('timestamps as PostgreSQL writes them become RFC 3339 text, in UTC, to the millisecond or microsecond', async (t) => {
+  t.equal(rfc3339('2026-12-03 19:07:33.123456+00', 3), '2026-12-03T19:07:33.123Z', 'milliseconds truncated, as a Date truncates them')
+  t.equal(rfc3339('2026-12-03 19:07:33.123456+00', 6), '2026-12-03T19:07:33.123456Z')
+  t.equal(rfc3339('2026-12-03 19:07:33.1+00', 3), '2026-12-03T19:07:33.100Z', 'trailing zeros PostgreSQL leaves out are put back')
+  t.equal(rfc3339('2026-12-03 19:07:33.000007+00', 6), '2026-12-03T19:07:33.000007Z')
+  t.equal(rfc3339('2026-12-03 19:07:33+00', 3), '2026-12-03T19:07:33.000Z', 'a whole second')
+  t.equal(rfc3339('2026-12-03 19:07:33+00', 6), '2026-12-03T19:07:33.000000Z')
+  t.equal(rfc3339('2026-12-04 01:52:33.123456+06:45', 3), '2026-12-03T19:07:33.123Z', 'another zone is turned to UTC')
+  t.equal(rfc3339('2026-12-04 01:52:33.123456+06:45', 6), '2026-12-03T19:07:33.123456Z', 'its microseconds kept')
+  t.equal(rfc3339('12026-12-03 19:07:33.5+00', 3), '+012026-12-03T19:07:33.500Z', 'a year past 9999 as a Date writes it')
+})
+
+// Vigil asks every session for UTC and the ISO style, so a database whose own defaults write
+// times otherwise still lists them right, and cursors still walk them to the microsecond.
+if (onPostgres) t.test('a database that writes times in another zone and style by default lists them the same', async (t) => {
+  const url = (await freshDatabaseUrl(t))!
+  const owner = postgres(url, { max: 1, onnotice: () => {} })
+  const name = new URL(url).pathname.slice(1)
+  await owner.unsafe(`alter database ${name} set timezone = 'Asia/Kathmandu'`)
+  await owner.unsafe(`alter database ${name} set datestyle = 'SQL, DMY'`)
+  await owner.end()
+  // A session that asks for nothing, opened after the change, as postgres.js opens one by default.
+  const plain = postgres(url, { max: 1, onnotice: () => {} })
+  const [{ shown }] = await plain.unsafe(`select now()::text as shown`)
+  await plain.end()
+  t.notMatch(shown, /^\d{4}-\d{2}-\d{2} /, `a plain session of that database writes ${shown}`)
+
+  const app = await build(t, { DATABASE_URL: url })
+  await listedAsWritten(t, app)
+
+  const { admin } = await makeRoles(app)
+  for (let i = 0; i < 3; i++) await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { source: 'tz', event_type: 'intrusion', severity: 'High' } })
+  await app.db.execute(sql`update alerts set created_at = '2026-03-03T23:59:59.999998Z'::timestamptz + (id % 3) * interval '1 microsecond' where source = 'tz'`)
+  const expected = (await inject(app, { url: '/api/alerts/?source=tz', headers: admin.auth })).body.results.map((a: any) => a.id)
+  t.equal(expected.length, 3)
+  const seen: number[] = []
+  for (let url: string | null = '/api/alerts/?source=tz&page_size=1'; url; ) {
+    const page: any = (await inject(app, { url, headers: admin.auth })).body
+    seen.push(...page.results.map((a: any) => a.id))
+    url = page.next && new URL(page.next).pathname + new URL(page.next).search
+  }
+  t.same(seen, expected, 'a page of one at a time, a microsecond apart across midnight UTC: each once, in order')
 })

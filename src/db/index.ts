@@ -111,6 +111,13 @@ export function connectionOf(url: string): { url: string; path?: string } {
 /** Seconds before a pool connection is attempted again after `failures` failed ones: from 50 ms, doubling, at most 1 s. */
 const reconnectPause = (failures: number) => Math.min(0.05 * 2 ** Math.max(0, failures - 1), 1)
 
+/**
+ * How every session writes times as text, whatever the server's or the role's defaults: in UTC,
+ * ISO style (2026-12-03 19:07:33.123456+00). Timestamps reach Vigil as that text, which src/views.ts
+ * rewrites as RFC 3339 without a Date, and the day buckets of stats fall on UTC days.
+ */
+const TEXT_OF_TIMES = { TimeZone: 'UTC', DateStyle: 'ISO, MDY' }
+
 async function openPostgres(given: string, opts: DatabaseOptions): Promise<Database> {
   const { url, path } = connectionOf(given)
   const timeoutMs = opts.timeoutMs ?? 5000
@@ -128,7 +135,7 @@ async function openPostgres(given: string, opts: DatabaseOptions): Promise<Datab
     // is enough.
     backoff: reconnectPause,
     onnotice: () => {},
-    connection: { statement_timeout: timeoutMs * 6, application_name: 'vigil' }
+    connection: { statement_timeout: timeoutMs * 6, application_name: 'vigil', ...TEXT_OF_TIMES }
   })
   const pdb = drizzlePostgres(pg, { schema })
   return {
@@ -218,6 +225,8 @@ async function openPglite(dataDir: string, image: Blob | undefined, owner: strin
       client = new PGlite(image ? { loadDataDir: image } : {})
     }
     await client.waitReady
+    // One session for the process, so settings made once hold for every statement.
+    for (const [name, value] of Object.entries(TEXT_OF_TIMES)) await client.query('select set_config($1, $2, false)', [name, value])
   } catch (err) {
     unlock()
     throw err
