@@ -210,8 +210,11 @@ const asIs = (d: Decoder) => d === noopDecoder || d.mapFromDriverValue === Colum
  * How each column of a selection is read from the driver's value, in the statement's column
  * order (Drizzle writes a flat selection's columns in its keys' order). Drizzle's own row mapping
  * asks, for every field of every row, what kind of field it is; a page's rows are all of one
- * shape, so that is asked here once per statement (it was the largest part of a list request's
- * own cost in its profile).
+ * shape, so that is asked here once per statement, and each row becomes one object literal with
+ * its keys written out (compiled once per statement, as the serializer compiles its schemas):
+ * every row then has one shape from its start. Filling an empty object key by key cost a list
+ * request about a tenth of its own time in its profile; the literal, about a seventh of that.
+ * The keys are the selection's own names, from the code, quoted as JSON strings.
  */
 function rowMapper(select: Record<string, unknown>) {
   const fields = Object.entries(select).map(([name, field]) => {
@@ -220,16 +223,15 @@ function rowMapper(select: Record<string, unknown>) {
     if (!decoder) throw new Error(`page field ${name} is neither a column nor SQL`)
     return { name, decoder: asIs(decoder) ? undefined : decoder }
   })
+  const decoders = fields.map((f) => f.decoder)
+  const entries = fields.map(({ name, decoder }, i) => `${JSON.stringify(name)}: ${decoder ? `row[${i}] === null ? null : d[${i}].mapFromDriverValue(row[${i}])` : `row[${i}]`}`)
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- built from the selection's names (code), never from input
+  const compile = new Function('d', `return (row) => ({ ${entries.join(', ')} })`) as (d: (Decoder | undefined)[]) => (row: unknown[]) => Record<string, unknown>
+  const one = compile(decoders)
   return (rows: unknown[][]) =>
     rows.map((row) => {
       if (row.length !== fields.length) throw new Error(`a page row has ${row.length} columns, its selection ${fields.length}`)
-      const out: Record<string, unknown> = {}
-      for (let i = 0; i < fields.length; i++) {
-        const { name, decoder } = fields[i]
-        const v = row[i]
-        out[name] = v === null || decoder === undefined ? v : decoder.mapFromDriverValue(v)
-      }
-      return out
+      return one(row)
     })
 }
 
