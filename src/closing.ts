@@ -13,12 +13,12 @@ export const CLOSE_WAIT_MS = 1000
 /** How long the pool's queries get to end at close before their connections are closed. */
 export const POOL_END_S = 3
 
-/** Waits for `work` to settle, at most `ms`; true when it settled in time. Never rejects. */
-export async function settleWithin(work: Promise<unknown> | Promise<unknown>[], ms: number = CLOSE_WAIT_MS): Promise<boolean> {
+/** Waits for `work` to settle, at most `ms`. Never rejects. */
+export async function settleWithin(work: Promise<unknown> | Promise<unknown>[], ms: number = CLOSE_WAIT_MS): Promise<void> {
   let timer: NodeJS.Timeout | undefined
-  const settled = Promise.allSettled(Array.isArray(work) ? work : [work]).then(() => true)
+  const settled = Promise.allSettled(Array.isArray(work) ? work : [work])
   try {
-    return await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))])
+    await Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
   } finally {
     clearTimeout(timer)
   }

@@ -1,7 +1,7 @@
 // What a resource looks like to API clients, defined once per resource and read two ways:
-// - `select`: a Drizzle selection PostgreSQL computes, fields under their API names and timestamps
-//   already formatted, so a list page reaches the serializer as the driver hands it over: no Date
-//   parsed, mapped and formatted again per row in JavaScript (the per-row cost of a list);
+// - `select`: a Drizzle selection, fields under their API names and timestamps read as text and
+//   rewritten as text, so a list page reaches the serializer with no Date parsed and formatted
+//   again per row (the per-row cost of a list);
 // - `out`: the same view of a row already read whole (the reply after a write, which has the row
 //   from RETURNING, and what other resources embed).
 // Timestamps are RFC 3339 in UTC with milliseconds, as Date#toISOString writes them (the stored
