@@ -18,7 +18,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
 import { rowsOf } from './db/queries.js'
-import { utcText } from './views.js'
+import { rfc3339, timeColumnOf, utcText } from './views.js'
 import { HttpError, invalidQuery, notFound } from './errors.js'
 
 export const DEFAULT_PAGE_SIZE = 20
@@ -99,8 +99,10 @@ const invalidCursor = () => invalidQuery('cursor', 'Invalid cursor.')
 
 const ISO_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 
+// The JSON array [direction, key, id], written out: the key is ISO_MICROS text and the id an
+// integer, so nothing in it needs escaping (decodeCursor reads it with JSON.parse).
 function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.direction === 'older' ? 'o' : 'n', c.key, c.id])).toString('base64url')
+  return Buffer.from(`["${c.direction === 'older' ? 'o' : 'n'}","${c.key}",${c.id}]`, 'latin1').toString('base64url')
 }
 
 function decodeCursor(text: string): Cursor {
@@ -143,8 +145,36 @@ const keyOf = (column: PgColumn) => utcText(column, 6)
 /** How a page is found: the first rows, the rows past a cursor either way, or by OFFSET. */
 type Walk = 'first' | Direction | 'offset'
 
-/** What a page statement reads: the source's selection, and each row's position for the page links. */
-const pageSelection = (source: PageSource<unknown>) => ({ ...source.select, _key: keyOf(source.newest), _id: source.table.id })
+interface Decoder {
+  mapFromDriverValue(value: unknown): unknown
+}
+
+/**
+ * What a page statement reads: the source's selection, and each row's position for the page
+ * links (`_key`, `_id`). A view shows both already (its id, and its newest column as PostgreSQL's
+ * text, src/views.ts): then the position is taken from those fields' values, not selected twice
+ * (two of a page row's columns for nothing, for the database to write and the driver to read).
+ * A selection of plain columns (a Date drops the microseconds) has them selected.
+ */
+function pageSelection(source: PageSource<unknown>): { select: Record<string, unknown>; copies: Copy[] } {
+  const names = Object.keys(source.select)
+  const keyField = names.find((n) => timeColumnOf(source.select[n]) === source.newest)
+  const idField = names.find((n) => source.select[n] === source.table.id)
+  const select: Record<string, unknown> = { ...source.select }
+  const copies: Copy[] = []
+  if (keyField) copies.push({ name: '_key', of: keyField, decoder: { mapFromDriverValue: (text) => rfc3339(text as string, 6) } })
+  else select._key = keyOf(source.newest)
+  if (idField) copies.push({ name: '_id', of: idField })
+  else select._id = source.table.id
+  return { select, copies }
+}
+
+/** A row's field read again from another field's value (with a decoder of its own, or that field's). */
+interface Copy {
+  name: string
+  of: string
+  decoder?: Decoder
+}
 
 /**
  * The page statement of one shape, in the index's order, each value given by `bind` (placeholders
@@ -156,7 +186,7 @@ function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (n
   const at = sql`(${newest}, ${table.id})`
   const position = sql`(${bind('_key')}::timestamptz, ${bind('_id')}::bigint)`
   const query = db
-    .select(pageSelection(source))
+    .select(pageSelection(source).select as Record<string, PgColumn | SQL>)
     .from(table)
     .where(
       and(
@@ -199,9 +229,6 @@ interface Prepared {
 }
 const prepared = new WeakMap<Db, Map<string, Prepared>>()
 
-interface Decoder {
-  mapFromDriverValue(value: unknown): unknown
-}
 const decoderOf = (field: SQL) => (field as unknown as { decoder: Decoder }).decoder
 /** A decoder that hands the driver's value on as it is (text, enums, booleans, SQL without mapWith). */
 const asIs = (d: Decoder) => d === noopDecoder || d.mapFromDriverValue === Column.prototype.mapFromDriverValue
@@ -214,23 +241,32 @@ const asIs = (d: Decoder) => d === noopDecoder || d.mapFromDriverValue === Colum
  * its keys written out (compiled once per statement, as the serializer compiles its schemas):
  * every row then has one shape from its start. Filling an empty object key by key cost a list
  * request about a tenth of its own time in its profile; the literal, about a seventh of that.
- * The keys are the selection's own names, from the code, quoted as JSON strings.
+ * The keys are the selection's own names, from the code, quoted as JSON strings. `copies` are
+ * fields made from another field's value (a row's position, from its view's own fields).
  */
-function rowMapper(select: Record<string, unknown>) {
+function rowMapper(select: Record<string, unknown>, copies: Copy[]) {
   const fields = Object.entries(select).map(([name, field]) => {
     // An SQL field's decoder is what `.mapWith()` gave it (Drizzle keeps it on the field, untyped).
     const decoder = is(field, Column) ? field : is(field, SQL) ? decoderOf(field) : is(field, SQL.Aliased) ? decoderOf(field.sql) : undefined
     if (!decoder) throw new Error(`page field ${name} is neither a column nor SQL`)
-    return { name, decoder: asIs(decoder) ? undefined : decoder }
+    return { name, decoder: asIs(decoder) ? undefined : decoder, from: undefined as number | undefined }
   })
+  const columns = fields.length
+  for (const c of copies) {
+    const from = fields.findIndex((f) => f.name === c.of)
+    fields.push({ name: c.name, decoder: c.decoder ?? fields[from].decoder, from })
+  }
   const decoders = fields.map((f) => f.decoder)
-  const entries = fields.map(({ name, decoder }, i) => `${JSON.stringify(name)}: ${decoder ? `row[${i}] === null ? null : d[${i}].mapFromDriverValue(row[${i}])` : `row[${i}]`}`)
+  const entries = fields.map(({ name, decoder, from }, i) => {
+    const value = `row[${from ?? i}]`
+    return `${JSON.stringify(name)}: ${decoder ? `${value} === null ? null : d[${i}].mapFromDriverValue(${value})` : value}`
+  })
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- built from the selection's names (code), never from input
   const compile = new Function('d', `return (row) => ({ ${entries.join(', ')} })`) as (d: (Decoder | undefined)[]) => (row: unknown[]) => Record<string, unknown>
   const one = compile(decoders)
   return (rows: unknown[][]) =>
     rows.map((row) => {
-      if (row.length !== fields.length) throw new Error(`a page row has ${row.length} columns, its selection ${fields.length}`)
+      if (row.length !== columns) throw new Error(`a page row has ${row.length} columns, its selection ${columns}`)
       return one(row)
     })
 }
@@ -244,7 +280,8 @@ function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared
   let statement = known.get(shape)
   if (!statement) {
     const query = pageStatement(db, source, walk, (name) => sql.placeholder(name))
-    statement = db._.session.prepareQuery(query.toSQL(), undefined, `page ${shape}`, true, rowMapper(pageSelection(source))) as Prepared
+    const { select, copies } = pageSelection(source)
+    statement = db._.session.prepareQuery(query.toSQL(), undefined, `page ${shape}`, true, rowMapper(select, copies)) as Prepared
     known.set(shape, statement)
   }
   return statement

@@ -60,7 +60,17 @@ export function rfc3339(text: string, digits: Fraction): string {
  * A timestamp as ISO 8601 text in UTC, to the millisecond (3: what clients see, as a Date shows
  * it) or to the microsecond (6: exact, for sort keys in cursors).
  */
-export const utcText = (column: PgColumn, digits: Fraction) => sql<string>`${column}`.mapWith((text: string) => rfc3339(text, digits))
+export const utcText = (column: PgColumn, digits: Fraction) => {
+  const field = sql<string>`${column}`.mapWith((text: string) => rfc3339(text, digits))
+  timeFields.set(field, column)
+  return field
+}
+
+/** The column each field made by utcText reads (its text is the column's own, whatever the digits shown). */
+const timeFields = new WeakMap<SQL, PgColumn>()
+
+/** The timestamp column a selection's field reads as text, if it is one made by utcText. */
+export const timeColumnOf = (field: unknown): PgColumn | undefined => timeFields.get(field as SQL)
 
 export function view<T extends PgTable, F extends Record<string, Field>>(table: T, fields: F): View<T, F> {
   // The row's property for each column (eventId for event_id), found once.

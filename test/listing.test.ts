@@ -310,8 +310,10 @@ if (onPostgres) t.test('every list and filter combination is read in index order
     from generate_series(1, 20000) i`)
   await app.db.execute(sql`analyze`)
   // A position deep in the lists: cursors after it (older rows) and before it (newer rows).
-  const [mid] = (await pageQuery(app.db, eventList({}), { page_size: 1, page: 60_000 })) as unknown as { _id: number; _key: string }[]
-  const cursor = (d: string) => Buffer.from(JSON.stringify([d, mid._key, mid._id])).toString('base64url')
+  const [mid] = (await app.db.execute(sql`
+    select id, to_char("timestamp" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as key
+    from events order by "timestamp" desc, id desc offset 59999 limit 1`)) as unknown as { id: number; key: string }[]
+  const cursor = (d: string) => Buffer.from(JSON.stringify([d, mid.key, Number(mid.id)])).toString('base64url')
   const pages: PageParams[] = [{}, { cursor: cursor('o') }, { cursor: cursor('n') }, { page: 3 }]
 
   const cases: [string, (f: any) => PageSource<any>, [string, unknown][]][] = [
