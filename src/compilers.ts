@@ -57,11 +57,37 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
 type Serialize = (data: unknown) => string
 const serializers = new WeakMap<object, Serialize>()
 
-/** fast-json-stringify, as Fastify's default compiler uses it (no shared schemas, default options). */
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isNullType = (v: unknown) => isObject(v) && v.type === 'null' && Object.keys(v).every((k) => k === 'type' || k === 'description' || k === 'title')
+
+/**
+ * A response schema as the serializer compiles it: each `anyOf` of one schema and null (TypeBox's
+ * Union with Null, which the OpenAPI document shows as that schema, nullable) becomes that schema
+ * with `nullable: true`, which fast-json-stringify writes with one null check. For an anyOf it asks
+ * Ajv, for every value, which branch the value matches: for an alert, nine such fields, one of them
+ * the detections array (every object in it validated again), for each row of a page. The JSON
+ * written is the same. The schema itself (validation, the document) is left as it is.
+ */
+export function serializedForm(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(serializedForm)
+  if (!isObject(schema)) return schema
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(schema)) out[k] = serializedForm(v)
+  const { anyOf, ...siblings } = out
+  if (Array.isArray(anyOf) && anyOf.length === 2 && anyOf.some(isNullType)) {
+    const other = anyOf.find((b) => !isNullType(b))
+    if (isObject(other) && other.anyOf === undefined && other.oneOf === undefined && other.$ref === undefined) {
+      return { ...other, ...siblings, nullable: true }
+    }
+  }
+  return out
+}
+
+/** fast-json-stringify, as Fastify's default compiler uses it (no shared schemas, default options), on each schema's serializedForm. */
 export const serializerCompiler: FastifySerializerCompiler<unknown> = ({ schema }) => {
   let serialize = serializers.get(schema as object)
   if (!serialize) {
-    serialize = fastJsonStringify(schema as object) as Serialize
+    serialize = fastJsonStringify(serializedForm(schema) as object) as Serialize
     serializers.set(schema as object, serialize)
   }
   return serialize
