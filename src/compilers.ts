@@ -75,7 +75,7 @@ export function serializedForm(schema: unknown): unknown {
   for (const [k, v] of Object.entries(schema)) out[k] = serializedForm(v)
   const { anyOf, ...siblings } = out
   if (Array.isArray(anyOf) && anyOf.length === 2 && anyOf.some(isNullType)) {
-    const other = anyOf.find((b) => !isNullType(b))
+    const other: unknown = (anyOf as unknown[]).find((b) => !isNullType(b))
     if (isObject(other) && other.anyOf === undefined && other.oneOf === undefined && other.$ref === undefined) {
       return { ...other, ...siblings, nullable: true }
     }
