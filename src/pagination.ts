@@ -119,21 +119,46 @@ function decodeCursor(text: string): Cursor {
   return { direction: d === 'o' ? 'older' : 'newer', key, id }
 }
 
+/** A query parameter's name as URLSearchParams reads it ('+' a space, %XX decoded), or null when it is not valid percent-encoding. */
+function paramName(part: string): string | null {
+  const eq = part.indexOf('=')
+  const name = eq < 0 ? part : part.slice(0, eq)
+  if (!name.includes('%') && !name.includes('+')) return name
+  try {
+    return decodeURIComponent(name.replaceAll('+', ' '))
+  } catch {
+    return null
+  }
+}
+
+/** The request's host as a URL writes it: lower case, without the protocol's default port. */
+function hostOf(at: PageLocation): string {
+  const host = at.host.toLowerCase()
+  const port = at.protocol === 'https' ? ':443' : ':80'
+  return host.endsWith(port) ? host.slice(0, -port.length) : host
+}
+
 /**
- * The page links of one request: its URL with `page` and `cursor` replaced, the URL parsed once
- * for both links, and only when a link is made (a lone page has none).
+ * The page links of one request: its URL with `page` and `cursor` removed, the rest of its query
+ * as the client wrote it, then the new `page` or `cursor`. Made only when a link is made (a lone
+ * page has none), by splitting the query's text: parsing it as a URL and editing its
+ * searchParams was a thirtieth of a list request's time.
  */
 function linker(at: PageLocation) {
   let plain: string | undefined
   let prefix = ''
   return (set: { page?: number; cursor?: string }): string => {
     if (plain === undefined) {
-      const url = new URL(at.url, `${at.protocol}://${at.host}`)
-      url.searchParams.delete('page')
-      url.searchParams.delete('cursor')
-      plain = url.toString()
-      // URLSearchParams#set appends a parameter it does not hold: the same text, built by hand.
-      prefix = `${plain}${url.search ? '&' : '?'}`
+      const q = at.url.indexOf('?')
+      const path = q < 0 ? at.url : at.url.slice(0, q)
+      const kept = q < 0 ? [] : at.url.slice(q + 1).split('&').filter((part) => {
+        if (part === '') return false
+        const name = paramName(part)
+        return name !== 'page' && name !== 'cursor'
+      })
+      const base = `${at.protocol}://${hostOf(at)}${path}`
+      plain = kept.length > 0 ? `${base}?${kept.join('&')}` : base
+      prefix = `${plain}${kept.length > 0 ? '&' : '?'}`
     }
     return set.cursor !== undefined ? `${prefix}cursor=${set.cursor}` : set.page !== undefined && set.page > 1 ? `${prefix}page=${set.page}` : plain
   }

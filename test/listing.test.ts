@@ -78,6 +78,16 @@ t.test('events list: envelope, order, pagination, filters', async (t) => {
   t.equal(sized.body.next, null)
   t.notMatch(sized.body.previous, /[?&]page=/, 'the link to page 1 carries no page number')
   t.match(sized.body.previous, /page_size=5/)
+  // Links keep the other parameters as the client wrote them, in its order, and drop every page
+  // and cursor (a name percent-encoded too); the host as a URL writes it (no default port).
+  const written = await inject(app, { method: 'GET', url: '/api/events/?source=fw%2D1&page=1&page_size=3&&cursor%5F=x&event_type=malware', headers: { ...admin.auth, host: 'LocalHost:80' } })
+  t.equal(written.status, 200)
+  t.equal(written.body.next, 'http://localhost/api/events/?source=fw%2D1&page_size=3&cursor%5F=x&event_type=malware&page=2', 'page links: the rest of the query untouched')
+  const walked = await inject(app, { method: 'GET', url: '/api/events/?page_size=3&source=fw%2D1', headers: { ...admin.auth, host: 'localhost:8080' } })
+  t.match(walked.body.next, /^http:\/\/localhost:8080\/api\/events\/\?page_size=3&source=fw%2D1&cursor=[\w-]+$/, 'a cursor link, a port that is not the default kept')
+  const again = await inject(app, { method: 'GET', url: new URL(walked.body.next).pathname + new URL(walked.body.next).search, headers: { ...admin.auth, host: 'localhost:8080' } })
+  t.match(again.body.next, /\?page_size=3&source=fw%2D1&cursor=[\w-]+$/, 'the old cursor replaced, not repeated')
+  t.match(again.body.previous, /\?page_size=3&source=fw%2D1&cursor=[\w-]+$/)
   t.match(sized.body.previous, /severity=High/, 'page links keep the filters')
 
   t.equal((await get('?page=99')).status, 404, 'a page past the end is 404')
