@@ -107,3 +107,19 @@ t.test('parsing times', async (t) => {
   ]
   for (const [value, iso] of cases) t.equal(parseTime(value), iso, JSON.stringify(value))
 })
+
+t.test("times already in toISOString's form are read as the general way reads them, edge days included", async (t) => {
+  // Each is read once by the shortcut and once, with a space after it, the general way (trim).
+  const texts = [
+    '2026-11-23T20:09:11.123Z', '2024-02-29T23:59:59.999Z', '2026-02-29T00:00:00.000Z', '2026-04-31T00:00:00.000Z', '2026-04-30T12:00:00.000Z',
+    '2026-12-31T23:59:59.999Z', '2026-01-01T24:00:00.000Z', '2026-01-01T23:60:00.000Z', '2026-01-01T23:59:60.000Z', '2026-13-01T00:00:00.000Z',
+    '2026-00-10T00:00:00.000Z', '2026-01-00T00:00:00.000Z', '0099-01-01T00:00:00.000Z', '0100-01-01T00:00:00.000Z', '0000-06-01T00:00:00.000Z',
+    '9999-12-31T23:59:59.999Z', '2100-02-29T00:00:00.000Z', '2000-02-29T00:00:00.000Z'
+  ]
+  for (const text of texts) {
+    const general = parseTime(`${text} `)
+    t.equal(parseTime(text), general, text)
+  }
+  t.equal(parseTime('2026-02-29T00:00:00.000Z'), '2026-03-01T00:00:00.000Z', 'a day past the month rolls over, as before')
+  t.equal(parseTime('2024-02-29T10:00:00.000Z'), '2024-02-29T10:00:00.000Z', 'a leap day is kept')
+})
