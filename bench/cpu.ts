@@ -55,3 +55,44 @@ export const cpuSince = (start: Cpu, end: Cpu): Cpu => ({
   pg: end.pg - start.pg,
   bench: end.bench - start.bench
 })
+
+/**
+ * CPU used by each party while `run` runs, sampling the backends every `everyMs`: a backend that
+ * ends with its client (pgbench's) is gone before a reading after the run could see it, so each
+ * backend counts with the last reading taken of it (work in its last interval is missed: a small
+ * part of a run of seconds).
+ */
+export async function cpuDuring<T>(vigilPid: number | undefined, dbName: string, run: () => Promise<T>, everyMs = 100): Promise<{ result: T; cpu: Cpu }> {
+  const self = process.cpuUsage()
+  const vigil0 = vigilPid === undefined ? 0 : ticks(vigilPid)
+  const first = new Map<string, number>()
+  const last = new Map<string, number>()
+  const sample = () => {
+    for (const pid of backendsOf(dbName)) {
+      const t = ticks(pid)
+      if (!first.has(pid)) first.set(pid, t)
+      last.set(pid, Math.max(last.get(pid) ?? 0, t))
+    }
+  }
+  sample()
+  // Backends already there count from now; those that start during the run, from nothing.
+  const started = new Set(first.keys())
+  const timer = setInterval(sample, everyMs)
+  try {
+    const result = await run()
+    sample()
+    let pg = 0
+    for (const [pid, t] of last) pg += t - (started.has(pid) ? first.get(pid)! : 0)
+    const used = process.cpuUsage(self)
+    return {
+      result,
+      cpu: {
+        vigil: vigilPid === undefined ? 0 : (ticks(vigilPid) - vigil0) / TICKS,
+        pg: pg / TICKS,
+        bench: (used.user + used.system) / 1e6
+      }
+    }
+  } finally {
+    clearInterval(timer)
+  }
+}

@@ -9,8 +9,9 @@
 // each with wrk against Vigil and, beside it, pgbench at 16 clients running the raw SQL: for a list,
 // Vigil's own page statement (same filters, order, index, limit) selecting the table's columns as
 // stored (Vigil's selects the columns its items show, under their API names); for stats, both
-// statements Vigil runs, captured as it sends them. Prints requests/s, p50 and p99 of both sides
-// and the ratio; the targets are >= 0.3 of the raw throughput, the deep page's p50 within 1.5 x
+// statements Vigil runs, captured as it sends them. Prints requests/s, p50 and p99 of both sides,
+// the CPU each side cost per request (Vigil's process and its PostgreSQL backends; the raw
+// query's backends), and the ratio; the targets are >= 0.3 of the raw throughput, the deep page's p50 within 1.5 x
 // the first page's, and the lists' p99 <= 20 ms. Needs wrk and pgbench on PATH or in /usr/lib/postgresql/*/bin. Not part of npm test.
 //
 // Each side first runs the same load for BENCH_WARMUP seconds, unmeasured: Vigil's JIT reaches its
@@ -25,10 +26,11 @@
 // node options for Vigil, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_ONLY
 // (run only the requests whose name contains this), BENCH_WORKERS (Vigil's WORKERS, 1),
 // BENCH_VIGIL_ENV (extra Vigil settings, e.g. "DB_POOL_MAX=4").
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { getTableColumns } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
@@ -38,6 +40,7 @@ import type { Db } from '../src/db/index.js'
 import { alertStats, countAlertHours } from '../src/services/alert-stats.js'
 import { pageQuery } from '../src/pagination.js'
 import { alertList, type AlertFilter } from '../src/services/alerts.js'
+import { cpuDuring } from './cpu.js'
 import { Client, drive } from './http.js'
 import { findBin, localSocketDir, scratchDatabase, viaSocket } from './pg.js'
 import { extraVigilEnv, startVigil } from './server.js'
@@ -74,6 +77,9 @@ interface Side {
   rps: number
   p50: number
   p99: number
+  /** CPU per request (µs): of the Vigil process (0 for the raw side) and of the scratch database's backends. */
+  node?: number
+  pg?: number
 }
 
 /** wrk's "50%   1.23ms" style durations, in milliseconds. */
@@ -83,8 +89,10 @@ function ms(text: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
 }
 
-function runWrk(url: string, token: string, seconds = SECONDS): Side {
-  const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `authorization: Bearer ${token}`, url], {
+const run = promisify(execFile)
+
+async function runWrk(url: string, token: string, seconds = SECONDS): Promise<Side> {
+  const { stdout: out } = await run('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `authorization: Bearer ${token}`, url], {
     encoding: 'utf8'
   })
   if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out}`)
@@ -96,13 +104,13 @@ function runWrk(url: string, token: string, seconds = SECONDS): Side {
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 
-function runPgbench(dbUrl: string, sqlText: string, seconds = SECONDS): Side {
+async function runPgbench(dbUrl: string, sqlText: string, seconds = SECONDS): Promise<Side> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-list-'))
   try {
     const script = join(dir, 'q.sql')
     writeFileSync(script, sqlText)
     const u = new URL(dbUrl)
-    const out = execFileSync(
+    const { stdout: out } = await run(
       findBin('pgbench'),
       ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(seconds), '-f', script, '-l', `--log-prefix=${join(dir, 'log')}`,
         '-h', socketDir ?? u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), u.pathname.slice(1)],
@@ -206,22 +214,32 @@ async function main() {
         })()
       }
     ]
+    // CPU per request of each side, from /proc (bench/cpu.ts): the throughput of either side is
+    // bounded by the CPU the two cores give it, so this says where a ratio comes from, and it
+    // varies less between runs than throughput does. With WORKERS > 1 the workers are not counted.
+    const withCpu = async (measure: () => Promise<Side>): Promise<Side> => {
+      const { result: side, cpu } = await cpuDuring(vigil.pid, scratch.dbName, measure)
+      const requests = side.rps * SECONDS
+      return { ...side, node: (cpu.vigil * 1e6) / requests, pg: (cpu.pg * 1e6) / requests }
+    }
     const rows: { name: string; vigil: Side; raw: Side }[] = []
     for (const c of cases.filter((c) => !env.BENCH_ONLY || c.name.includes(env.BENCH_ONLY))) {
       log(`${c.name}: wrk ${WARMUP} + ${SECONDS} s, then pgbench ${WARMUP} + ${SECONDS} s`)
-      if (WARMUP > 0) runWrk(vigil.url + c.path, access, WARMUP)
-      const vigilSide = runWrk(vigil.url + c.path, access)
-      if (WARMUP > 0) runPgbench(dbUrl, c.sql, WARMUP)
-      const rawSide = runPgbench(dbUrl, c.sql)
+      if (WARMUP > 0) await runWrk(vigil.url + c.path, access, WARMUP)
+      const vigilSide = await withCpu(() => runWrk(vigil.url + c.path, access))
+      if (WARMUP > 0) await runPgbench(dbUrl, c.sql, WARMUP)
+      const rawSide = await withCpu(() => runPgbench(dbUrl, c.sql))
       rows.push({ name: c.name, vigil: vigilSide, raw: rawSide })
     }
 
     const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2))
     console.log(`\n${events} events, ${alerts} alerts; ${CONNECTIONS} connections, ${SECONDS} s a side, Vigil WORKERS=${WORKERS}, ${socketDir ? `both through ${socketDir}` : 'both over TCP'} (PostgreSQL 15, wrk and pgbench)`)
-    console.log('| request | Vigil req/s | p50 ms | p99 ms | raw SQL tx/s | p50 ms | p99 ms | ratio |')
-    console.log('|---|---|---|---|---|---|---|---|')
+    console.log('| request | Vigil req/s | p50 ms | p99 ms | CPU µs/req: node | pg | raw SQL tx/s | p50 ms | p99 ms | CPU µs/tx: pg | ratio |')
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+    const us = (n: number | undefined) => (n === undefined ? '' : n.toFixed(0))
     for (const r of rows) {
-      console.log(`| ${r.name} | ${f(r.vigil.rps)} | ${f(r.vigil.p50)} | ${f(r.vigil.p99)} | ${f(r.raw.rps)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${(r.vigil.rps / r.raw.rps).toFixed(2)} |`)
+      console.log(`| ${r.name} | ${f(r.vigil.rps)} | ${f(r.vigil.p50)} | ${f(r.vigil.p99)} | ${us(r.vigil.node)} | ${us(r.vigil.pg)} | ` +
+        `${f(r.raw.rps)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${us(r.raw.pg)} | ${(r.vigil.rps / r.raw.rps).toFixed(2)} |`)
     }
     if (rows.length < cases.length) return
     const lists = rows.slice(0, 3)
