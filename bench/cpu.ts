@@ -25,17 +25,29 @@ function ticks(pid: number | string): number {
   }
 }
 
-function backendsOf(dbName: string): string[] {
+/**
+ * The PostgreSQL backends serving `dbName`. `known` remembers each process already looked at
+ * (a backend keeps its database; a pid is not reused within a run), so a sampler reads the
+ * command lines of new processes only.
+ */
+function backendsOf(dbName: string, known = new Map<string, boolean>()): string[] {
   const pids: string[] = []
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue
-    try {
-      // A backend's title: "postgres: [<cluster>: ]<user> <database> <client> <state>".
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      if (cmd.startsWith('postgres: ') && cmd.split(/[\s\0]+/).includes(dbName)) pids.push(pid)
-    } catch {
-      // Gone, or not ours to read.
+    let ours = known.get(pid)
+    if (ours === undefined) {
+      try {
+        // A backend's title: "postgres: [<cluster>: ]<user> <database> <client> <state>".
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        ours = cmd.startsWith('postgres: ') && cmd.split(/[\s\0]+/).includes(dbName)
+        // A backend just forked still has the postmaster's command line: asked again next time.
+        if (cmd.startsWith('postgres: ') || !cmd.includes('postgres')) known.set(pid, ours)
+      } catch {
+        ours = false // gone, or not ours to read
+        known.set(pid, ours)
+      }
     }
+    if (ours) pids.push(pid)
   }
   return pids
 }
@@ -67,8 +79,9 @@ export async function cpuDuring<T>(vigilPid: number | undefined, dbName: string,
   const vigil0 = vigilPid === undefined ? 0 : ticks(vigilPid)
   const first = new Map<string, number>()
   const last = new Map<string, number>()
+  const known = new Map<string, boolean>()
   const sample = () => {
-    for (const pid of backendsOf(dbName)) {
+    for (const pid of backendsOf(dbName, known)) {
       const t = ticks(pid)
       if (!first.has(pid)) first.set(pid, t)
       last.set(pid, Math.max(last.get(pid) ?? 0, t))

@@ -42,7 +42,7 @@ import {
   rng,
   type BenchRecord
 } from './data.js'
-import { cpuNow, cpuSince, type Cpu } from './cpu.js'
+import { cpuDuring, type Cpu } from './cpu.js'
 import { Client, drive } from './http.js'
 import { BENCH_CORRELATIONS, BENCH_RULES, benchModels, PROBE_TEXT } from './rules.js'
 import { findBin, localSocketDir, scratchDatabase, viaSocket } from './pg.js'
@@ -133,11 +133,9 @@ async function main() {
 
     /** Runs one timed phase (or one round of it) and adds its wall time and the CPU each party spent. */
     const measure = async (phase: string, rows: number, run: () => Promise<unknown>, vs?: string, target?: number) => {
-      const before = cpuNow(vigil?.pid, dbName)
       const t0 = process.hrtime.bigint()
-      await run()
+      const { cpu } = await cpuDuring(vigil?.pid, dbName, run)
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-      const cpu = cpuSince(before, cpuNow(vigil?.pid, dbName))
       const r = results.find((x) => x.phase === phase)
       if (!r) return void results.push({ phase, rows, seconds, vs, cpu, rounds: [rows / seconds], target })
       r.rows += rows
@@ -345,11 +343,9 @@ end
         for (const [phase, side, vs, target] of sides) {
           if (phase === rulesPhase) await setModels(true)
           await reset()
-          const before = cpuNow(vigil?.pid, dbName)
           // What the client counted as done in its time; the table holds those and any still in
           // flight when the time ran out.
-          const done = await side(SINGLE_SECONDS)
-          const cpu = cpuSince(before, cpuNow(vigil?.pid, dbName))
+          const { result: done, cpu } = await cpuDuring(vigil?.pid, dbName, () => side(SINGLE_SECONDS))
           const r = results.find((x) => x.phase === phase)
           if (phase === rulesPhase) await setModels(false)
           if (!r) results.push({ phase, rows: done, seconds: SINGLE_SECONDS, vs, cpu, rounds: [done / SINGLE_SECONDS], target })
