@@ -248,11 +248,28 @@ export function pageQuery(db: Db, source: PageSource<unknown>, params: PageParam
   return pageStatement(db, source, walk, (name) => sql.param(values[name]))
 }
 
-/** A page statement prepared once: run with its values, it gives the rows as `select` names them. */
-interface Prepared {
-  execute(values: Record<string, unknown>): Promise<Record<string, unknown>[]>
+/** A statement prepared once: run with its values, it gives what its mapper makes of the rows. */
+interface Prepared<T> {
+  execute(values: Record<string, unknown>): Promise<T>
 }
-const prepared = new WeakMap<Db, Map<string, Prepared>>()
+const prepared = new WeakMap<Db, Map<string, Prepared<unknown>>>()
+
+/**
+ * The statement of one shape (a list, its walk and the names of its filters), prepared once per
+ * database handle: a list's statements are built by Drizzle's query builder and named once,
+ * then only bound (building one again per request was about a tenth of a list's Node time).
+ */
+function preparedOnce<T>(db: Db, shape: string, make: () => Prepared<T>): Prepared<T> {
+  let known = prepared.get(db)
+  if (!known) prepared.set(db, (known = new Map<string, Prepared<unknown>>()))
+  let statement = known.get(shape) as Prepared<T> | undefined
+  if (!statement) known.set(shape, (statement = make()))
+  return statement
+}
+
+/** A shape's name: the list's table and column, how it is walked, the filters given. */
+const shapeOf = (source: PageSource<unknown>, walk: string) =>
+  `${getTableName(source.table)}.${source.newest.name} ${walk} ${source.filters.flatMap((f) => (f ? [f.name] : [])).join(',')}`
 
 const decoderOf = (field: SQL) => (field as unknown as { decoder: Decoder }).decoder
 /** A decoder that hands the driver's value on as it is (text, enums, booleans, SQL without mapWith). */
@@ -296,20 +313,29 @@ function rowMapper(select: Record<string, unknown>, copies: Copy[]) {
     })
 }
 
-/** The page statement of this shape, prepared once per database handle. */
-function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared {
-  const names = source.filters.flatMap((f) => (f ? [f.name] : []))
-  const shape = `${getTableName(source.table)}.${source.newest.name} ${walk} ${names.join(',')}`
-  let known = prepared.get(db)
-  if (!known) prepared.set(db, (known = new Map<string, Prepared>()))
-  let statement = known.get(shape)
-  if (!statement) {
+/** The page statement of this shape. */
+function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared<Record<string, unknown>[]> {
+  const shape = shapeOf(source, walk)
+  return preparedOnce(db, `page ${shape}`, () => {
     const query = pageStatement(db, source, walk, (name) => sql.placeholder(name))
     const { select, copies } = pageSelection(source)
-    statement = db._.session.prepareQuery(query.toSQL(), undefined, `page ${shape}`, true, rowMapper(select, copies)) as Prepared
-    known.set(shape, statement)
-  }
-  return statement
+    return db._.session.prepareQuery(query.toSQL(), undefined, `page ${shape}`, true, rowMapper(select, copies)) as Prepared<Record<string, unknown>[]>
+  })
+}
+
+/** The exact count's statement of this shape: the matching rows, read up to `_cap`, counted. */
+function preparedCount(db: Db, source: PageSource<unknown>): Prepared<number> {
+  const shape = shapeOf(source, 'count')
+  return preparedOnce(db, `count ${shape}`, () => {
+    const capped = db
+      .select({ one: sql`1` })
+      .from(source.table)
+      .where(and(...source.filters.map((f) => f?.sql(sql.placeholder(f.name)))))
+      .limit(sql.placeholder('_cap') as unknown as number)
+      .as('capped')
+    const query = db.select({ n: count() }).from(capped)
+    return db._.session.prepareQuery(query.toSQL(), undefined, `count ${shape}`, true, (rows: unknown[][]) => Number(rows[0][0])) as Prepared<number>
+  })
 }
 
 /**
@@ -336,12 +362,11 @@ async function boundedCount(db: Db, source: PageSource<unknown>, params: PagePar
   let known = estimates.get(db)
   const hit = known?.get(key)
   if (hit && hit.until > Date.now()) return { count: hit.count, estimated: true }
-  const where = whereOf(source)
-  // A builder per use: drizzle's builders change in place when limited.
-  const matching = () => db.select({ one: sql`1` }).from(table).where(where)
-  const [{ n }] = await db.select({ n: count() }).from(matching().limit(max + 1).as('capped'))
+  const values: Record<string, unknown> = { _cap: max + 1 }
+  for (const f of source.filters) if (f) values[f.name] = f.value
+  const n = await preparedCount(db, source).execute(values)
   if (n <= max) return { count: n, estimated: false }
-  const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${matching()}`)
+  const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${db.select({ one: sql`1` }).from(table).where(whereOf(source))}`)
   const plan = rows[0]?.['QUERY PLAN']
   const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[]
   // Never below what was just seen to exist.
