@@ -12,7 +12,7 @@
 //
 // `count` is exact up to LIST_EXACT_COUNT_MAX matching rows; beyond that it is the planner's
 // estimate and `count_estimated` is true: an exact count of millions of rows would cost more than
-// the page itself.
+// the page itself. A page found by number that is not full gives the exact count itself.
 import { and, Column, count, getTableName, is, noopDecoder, SQL, sql, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
@@ -356,6 +356,12 @@ function filterKey(table: PgTable, params: PageParams, max: number): string {
   return key
 }
 
+/**
+ * Lists whose first page was last seen not full, by filter and page size (listPage). Only which
+ * statement runs first is taken from here, never a count.
+ */
+const shortLists = new WeakMap<Db, Map<string, true>>()
+
 /** Rows matching `where`, counted exactly up to `max`; beyond it, the planner's estimate. */
 async function boundedCount(db: Db, source: PageSource<unknown>, params: PageParams, max: number): Promise<{ count: number; estimated: boolean }> {
   const { table } = source
@@ -397,11 +403,29 @@ export async function listPage<R, V = R>(
     throw new HttpError('validation_failed', msg, { errors: { non_field_errors: [msg] } })
   }
   const { size, cursor, walk, values } = pageWalk(source, params)
-  const [fetched, total] = await Promise.all([
-    preparedPage(db, source, walk).execute(values),
-    boundedCount(db, source, params, at.server.config.LIST_EXACT_COUNT_MAX)
-  ])
+  const max = at.server.config.LIST_EXACT_COUNT_MAX
+  const counted = () => boundedCount(db, source, params, max)
+  // A page found by number (the first, or by OFFSET) that is not full holds the list's last row:
+  // the list's count is the rows before the page and the page's own, exact and of the same
+  // snapshot as the page. For a list that ended within its first page last time, the page goes
+  // first and the count statement only if the page comes full (the list grew); for any other,
+  // both go at once, so a list that needs its count waits for one round trip, not two.
+  const byNumber = walk === 'first' || walk === 'offset'
+  const hint = walk === 'first' ? `${filterKey(source.table, params, max)} ${size}` : undefined
+  let short = shortLists.get(db)
+  if (!short) shortLists.set(db, (short = new Map<string, true>()))
+  const pageFirst = hint !== undefined && short.has(hint)
+  const [fetched, countedAlready] = await Promise.all([preparedPage(db, source, walk).execute(values), pageFirst ? undefined : counted()])
   const more = fetched.length > size
+  const total = byNumber && !more ? { count: (values._offset as number) + fetched.length, estimated: false } : (countedAlready ?? (await counted()))
+  if (hint !== undefined) {
+    if (more) short.delete(hint)
+    else {
+      // Bounded like every cache: the oldest entry goes first.
+      if (short.size >= 1000 && !short.has(hint)) short.delete(short.keys().next().value!)
+      short.set(hint, true)
+    }
+  }
   // Each row keeps its _key and _id: the serializer writes only the fields of the item's schema.
   const rows = (more ? fetched.slice(0, size) : fetched) as unknown as (R & { _key: string; _id: number })[]
   if (cursor?.direction === 'newer') rows.reverse()

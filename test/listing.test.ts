@@ -271,6 +271,33 @@ t.test('counts are exact up to LIST_EXACT_COUNT_MAX, an estimate beyond it', asy
   t.type(many.next, 'string', 'and links on')
 })
 
+t.test('a page that holds the end of its list gives the count itself, and the count follows the list as it grows and shrinks', async (t) => {
+  const app = await build(t, { LIST_EXACT_COUNT_MAX: 3 })
+  const { admin } = await makeRoles(app)
+  const post = async () => (await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { source: 'grow-1', event_type: 'anomaly', severity: 'Low' } })).body
+  const get = async (qs: string) => (await inject(app, { method: 'GET', url: `/api/events/?source=grow-1&${qs}`, headers: admin.auth })).body
+  const seen = async (qs: string) => {
+    const body = await get(qs)
+    return [body.count, body.count_estimated, body.results.length, body.next !== null]
+  }
+  await post()
+  t.same(await seen('page_size=2'), [1, false, 1, false], 'one event')
+  t.same(await seen('page_size=2'), [1, false, 1, false], 'asked again')
+  await post()
+  t.same(await seen('page_size=2'), [2, false, 2, false], 'a second arrives: still within the first page')
+  const third = await post()
+  t.same(await seen('page_size=2'), [3, false, 2, true], 'a third: the page is full, the list is counted')
+  t.same(await seen('page_size=2'), [3, false, 2, true], 'and counted again')
+  t.same(await seen('page_size=2&page=2'), [3, false, 1, false], 'the last page by number says the same count')
+  await post()
+  const [estimate, ...rest] = await seen('page_size=2')
+  t.same(rest, [true, 2, true], 'past the bound: an estimate, flagged')
+  t.ok((estimate as number) >= 4, `never below what was counted (${String(estimate)})`)
+  t.same(await seen('page_size=20'), [4, false, 4, false], 'a page holding the whole list counts it exactly, even past the bound')
+  await app.db.delete(events).where(eq(events.id, third.id))
+  t.same(await seen('page_size=20'), [3, false, 3, false], 'a row gone is a row less at once')
+})
+
 /** Every combination of the given filters: [] , [a], [b], [a, b], ... */
 function combinations<T>(items: T[]): T[][] {
   return items.reduce<T[][]>((acc, item) => [...acc, ...acc.map((c) => [...c, item])], [[]])
