@@ -30,7 +30,7 @@ function ticks(pid: number | string): number {
  * (a backend keeps its database; a pid is not reused within a run), so a sampler reads the
  * command lines of new processes only.
  */
-function backendsOf(dbName: string, known = new Map<string, boolean>()): string[] {
+function backendsOf(dbName: string, known: Map<string, boolean>): string[] {
   const pids: string[] = []
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue
@@ -52,50 +52,30 @@ function backendsOf(dbName: string, known = new Map<string, boolean>()): string[
   return pids
 }
 
-/** Seconds of CPU used so far by each party. */
-export function cpuNow(vigilPid: number | undefined, dbName: string): Cpu {
-  const self = process.cpuUsage()
-  return {
-    vigil: vigilPid === undefined ? 0 : ticks(vigilPid) / TICKS,
-    pg: backendsOf(dbName).reduce((n, pid) => n + ticks(pid), 0) / TICKS,
-    bench: (self.user + self.system) / 1e6
-  }
-}
-
-export const cpuSince = (start: Cpu, end: Cpu): Cpu => ({
-  vigil: end.vigil - start.vigil,
-  pg: end.pg - start.pg,
-  bench: end.bench - start.bench
-})
-
 /**
- * CPU used by each party while `run` runs, sampling the backends every `everyMs`: a backend that
- * ends with its client (pgbench's) is gone before a reading after the run could see it, so each
- * backend counts with the last reading taken of it (work in its last interval is missed: a small
- * part of a run of seconds).
+ * Seconds of CPU each party used while `run` ran. The backends are sampled every `everyMs`: one
+ * that ends with its client (psql's, pgbench's) is gone before a reading after the run could see
+ * it, so each counts with the last reading taken of it (work in its last interval is missed: a
+ * small part of a run of seconds). Backends already there count from the start, those that start
+ * during the run from nothing.
  */
 export async function cpuDuring<T>(vigilPid: number | undefined, dbName: string, run: () => Promise<T>, everyMs = 100): Promise<{ result: T; cpu: Cpu }> {
   const self = process.cpuUsage()
   const vigil0 = vigilPid === undefined ? 0 : ticks(vigilPid)
-  const first = new Map<string, number>()
-  const last = new Map<string, number>()
   const known = new Map<string, boolean>()
+  const last = new Map<string, number>()
   const sample = () => {
-    for (const pid of backendsOf(dbName, known)) {
-      const t = ticks(pid)
-      if (!first.has(pid)) first.set(pid, t)
-      last.set(pid, Math.max(last.get(pid) ?? 0, t))
-    }
+    // A process gone between listing and reading reads 0: keep what was read before.
+    for (const pid of backendsOf(dbName, known)) last.set(pid, Math.max(last.get(pid) ?? 0, ticks(pid)))
   }
   sample()
-  // Backends already there count from now; those that start during the run, from nothing.
-  const started = new Set(first.keys())
+  const base = new Map(last)
   const timer = setInterval(sample, everyMs)
   try {
     const result = await run()
     sample()
     let pg = 0
-    for (const [pid, t] of last) pg += t - (started.has(pid) ? first.get(pid)! : 0)
+    for (const [pid, t] of last) pg += t - (base.get(pid) ?? 0)
     const used = process.cpuUsage(self)
     return {
       result,

@@ -90,10 +90,10 @@ function ms(text: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
 }
 
-const run = promisify(execFile)
+const execFileAsync = promisify(execFile)
 
 async function runWrk(url: string, token: string, seconds = SECONDS): Promise<Side> {
-  const { stdout: out } = await run('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `authorization: Bearer ${token}`, url], {
+  const { stdout: out } = await execFileAsync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `authorization: Bearer ${token}`, url], {
     encoding: 'utf8'
   })
   if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out}`)
@@ -111,7 +111,7 @@ async function runPgbench(dbUrl: string, sqlText: string, seconds = SECONDS): Pr
     const script = join(dir, 'q.sql')
     writeFileSync(script, sqlText)
     const u = new URL(dbUrl)
-    const { stdout: out } = await run(
+    const { stdout: out } = await execFileAsync(
       findBin('pgbench'),
       ['-n', '-c', String(CONNECTIONS), '-j', '2', '-T', String(seconds), '-f', script, '-l', `--log-prefix=${join(dir, 'log')}`,
         '-h', socketDir ?? u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), u.pathname.slice(1)],

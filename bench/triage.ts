@@ -31,7 +31,7 @@ import postgres from 'postgres'
 import * as schema from '../src/db/schema.js'
 import type { Db } from '../src/db/index.js'
 import { countAlertHours } from '../src/services/alert-stats.js'
-import { cpuNow, cpuSince, type Cpu } from './cpu.js'
+import { cpuDuring, type Cpu } from './cpu.js'
 import { Client } from './http.js'
 import { findBin, scratchDatabase } from './pg.js'
 import { startVigil, type Vigil } from './server.js'
@@ -323,12 +323,9 @@ select ${admin.id}, '${admin.username}', 'alert.status_changed', 'alert', id::te
       log(`  ${RAW}: ${batches.length} statements`)
       {
         const bg = startBackground(vigil.url, access, false, ingestFrom)
-        const before = cpuNow(vigil.pid, dbName)
         const t = process.hrtime.bigint()
-        const end = await psqlSession(dbUrl, batches.join(''))
+        const { result: end, cpu } = await cpuDuring(vigil.pid, dbName, () => psqlSession(dbUrl, batches.join('')))
         const seconds = elapsed(t)
-        // Read while psql's backend is still there to be counted.
-        const cpu = cpuSince(before, cpuNow(vigil.pid, dbName))
         await end()
         addBackground(RAW, await bg.stop())
         addResult(RAW, ALERTS, seconds, cpu)
@@ -341,21 +338,24 @@ select ${admin.id}, '${admin.username}', 'alert.status_changed', 'alert', id::te
       {
         const [{ before: raisedBefore }] = await sql<{ before: number }[]>`select count(*)::int as before from alerts where source like 'ingest-%'`
         const bg = startBackground(vigil.url, access, true, ingestFrom)
-        const before = cpuNow(vigil.pid, dbName)
         const t = process.hrtime.bigint()
         // Its own connection, fresh: the job's POST and then a poll every POLL_MS.
         const control = new Client(vigil.url, 1)
-        const created = await timed(control.json<{ id: number }>('POST', '/api/alerts/bulk/', auth, { filter: { status: 'Open' }, set: SET }, 202), 'bulk job')
-        let running: number | undefined
-        let job: { state: string; matched: number; updated: number; skipped: Record<string, number>; failed: number; error: string | null; created_at: string; started_at: string | null; finished_at: string | null }
-        for (;;) {
-          job = await timed(control.json('GET', `/api/alerts/bulk/${created.id}/`, auth, undefined, 200), 'bulk job poll')
-          if (job.state === 'done') break
-          if (job.state === 'running' && running === undefined) running = elapsed(t)
-          await sleep(POLL_MS)
-        }
-        const seconds = elapsed(t)
-        const cpu = cpuSince(before, cpuNow(vigil.pid, dbName))
+        const {
+          result: { job, running, seconds },
+          cpu
+        } = await cpuDuring(vigil.pid, dbName, async () => {
+          const created = await timed(control.json<{ id: number }>('POST', '/api/alerts/bulk/', auth, { filter: { status: 'Open' }, set: SET }, 202), 'bulk job')
+          let running: number | undefined
+          let job: { state: string; matched: number; updated: number; skipped: Record<string, number>; failed: number; error: string | null; created_at: string; started_at: string | null; finished_at: string | null }
+          for (;;) {
+            job = await timed(control.json('GET', `/api/alerts/bulk/${created.id}/`, auth, undefined, 200), 'bulk job poll')
+            if (job.state === 'done') break
+            if (job.state === 'running' && running === undefined) running = elapsed(t)
+            await sleep(POLL_MS)
+          }
+          return { job, running, seconds: elapsed(t) }
+        })
         control.close()
         const b = await bg.stop()
         addBackground(JOB, b)

@@ -78,9 +78,12 @@ export interface PageSource<R> {
   readonly row?: R
 }
 
-/** A source's filters as one condition with their values bound (statistics, counts, plans). */
-export const whereOf = (source: Pick<PageSource<unknown>, 'filters'>): SQL | undefined =>
-  and(...source.filters.map((f) => f?.sql(sql.param(f.value))))
+/**
+ * A source's filters as one condition, each filter's value given by `bind`: bound as it is by
+ * default (statistics, counts, plans), or placeholders for a statement prepared once.
+ */
+export const whereOf = (source: Pick<PageSource<unknown>, 'filters'>, bind: (f: Filter) => SQLWrapper = (f) => sql.param(f.value)): SQL | undefined =>
+  and(...source.filters.map((f) => f && f.sql(bind(f))))
 
 /** A position in a list: the sort key (exact, microseconds included) and id of one row. */
 interface Position {
@@ -215,7 +218,7 @@ function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (n
     .from(table)
     .where(
       and(
-        ...source.filters.map((f) => f?.sql(bind(f.name))),
+        whereOf(source, (f) => bind(f.name)),
         walk === 'older' ? sql`${at} < ${position}` : walk === 'newer' ? sql`${at} > ${position}` : undefined
       )
     )
@@ -261,11 +264,23 @@ const prepared = new WeakMap<Db, Map<string, Prepared<unknown>>>()
  * than a quarter of its Node time).
  */
 function preparedOnce<T>(db: Db, shape: string, make: () => Prepared<T>): Prepared<T> {
-  let known = prepared.get(db)
-  if (!known) prepared.set(db, (known = new Map<string, Prepared<unknown>>()))
+  const known = mapOf(prepared, db)
   let statement = known.get(shape) as Prepared<T> | undefined
   if (!statement) known.set(shape, (statement = make()))
   return statement
+}
+
+/** A database handle's own map in `maps` (statements and caches are per handle). */
+function mapOf<V>(maps: WeakMap<Db, Map<string, V>>, db: Db): Map<string, V> {
+  let map = maps.get(db)
+  if (!map) maps.set(db, (map = new Map<string, V>()))
+  return map
+}
+
+/** Sets `key` in a cache bounded like every cache: at 1000 entries, the oldest goes first. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= 1000 && !cache.has(key)) cache.delete(cache.keys().next().value!)
+  cache.set(key, value)
 }
 
 /** A shape's name: the list's table and column, how it is walked, the filters given. */
@@ -324,18 +339,18 @@ function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared
   })
 }
 
+/** The rows a source's filters match (`where`, from whereOf): what a count counts. */
+const matching = (db: Db, source: PageSource<unknown>, where: SQL | undefined) => db.select({ one: sql`1` }).from(source.table).where(where)
+
 /** The exact count's statement of this shape: the matching rows, read up to `_cap`, counted. */
 function preparedCount(db: Db, source: PageSource<unknown>): Prepared<number> {
   const shape = shapeOf(source, 'count')
-  return preparedOnce(db, `count ${shape}`, () => {
-    const capped = db
-      .select({ one: sql`1` })
-      .from(source.table)
-      .where(and(...source.filters.map((f) => f?.sql(sql.placeholder(f.name)))))
+  return preparedOnce(db, shape, () => {
+    const capped = matching(db, source, whereOf(source, (f) => sql.placeholder(f.name)))
       .limit(sql.placeholder('_cap') as unknown as number)
       .as('capped')
     const query = db.select({ n: count() }).from(capped)
-    return db._.session.prepareQuery(query.toSQL(), undefined, `count ${shape}`, true, (rows: unknown[][]) => Number(rows[0][0])) as Prepared<number>
+    return db._.session.prepareQuery(query.toSQL(), undefined, shape, true, (rows: unknown[][]) => Number(rows[0][0])) as Prepared<number>
   })
 }
 
@@ -362,26 +377,22 @@ function filterKey(table: PgTable, params: PageParams, max: number): string {
  */
 const shortLists = new WeakMap<Db, Map<string, true>>()
 
-/** Rows matching `where`, counted exactly up to `max`; beyond it, the planner's estimate. */
-async function boundedCount(db: Db, source: PageSource<unknown>, params: PageParams, max: number): Promise<{ count: number; estimated: boolean }> {
-  const { table } = source
-  const key = filterKey(table, params, max)
-  let known = estimates.get(db)
-  const hit = known?.get(key)
+/**
+ * The rows of `source` (its filter `key`, its filters' `values` as the page binds them), counted
+ * exactly up to `max`; beyond it, the planner's estimate.
+ */
+async function boundedCount(db: Db, source: PageSource<unknown>, key: string, values: Record<string, unknown>, max: number): Promise<{ count: number; estimated: boolean }> {
+  const known = mapOf(estimates, db)
+  const hit = known.get(key)
   if (hit && hit.until > Date.now()) return { count: hit.count, estimated: true }
-  const values: Record<string, unknown> = { _cap: max + 1 }
-  for (const f of source.filters) if (f) values[f.name] = f.value
-  const n = await preparedCount(db, source).execute(values)
+  const n = await preparedCount(db, source).execute({ ...values, _cap: max + 1 })
   if (n <= max) return { count: n, estimated: false }
-  const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${db.select({ one: sql`1` }).from(table).where(whereOf(source))}`)
+  const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${matching(db, source, whereOf(source))}`)
   const plan = rows[0]?.['QUERY PLAN']
   const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[]
   // Never below what was just seen to exist.
   const estimate = Math.max(Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0), max + 1)
-  if (!known) estimates.set(db, (known = new Map<string, { count: number; until: number }>()))
-  // Bounded like every cache: the oldest entry goes first.
-  if (known.size >= 1000) known.delete(known.keys().next().value!)
-  known.set(key, { count: estimate, until: Date.now() + ESTIMATE_TTL_MS })
+  remember(known, key, { count: estimate, until: Date.now() + ESTIMATE_TTL_MS })
   return { count: estimate, estimated: true }
 }
 
@@ -404,27 +415,23 @@ export async function listPage<R, V = R>(
   }
   const { size, cursor, walk, values } = pageWalk(source, params)
   const max = at.server.config.LIST_EXACT_COUNT_MAX
-  const counted = () => boundedCount(db, source, params, max)
+  const key = filterKey(source.table, params, max)
+  const counted = () => boundedCount(db, source, key, values, max)
   // A page found by number (the first, or by OFFSET) that is not full holds the list's last row:
   // the list's count is the rows before the page and the page's own, exact and of the same
   // snapshot as the page. For a list that ended within its first page last time, the page goes
   // first and the count statement only if the page comes full (the list grew); for any other,
   // both go at once, so a list that needs its count waits for one round trip, not two.
   const byNumber = walk === 'first' || walk === 'offset'
-  const hint = walk === 'first' ? `${filterKey(source.table, params, max)} ${size}` : undefined
-  let short = shortLists.get(db)
-  if (!short) shortLists.set(db, (short = new Map<string, true>()))
+  const hint = walk === 'first' ? `${key} ${size}` : undefined
+  const short = mapOf(shortLists, db)
   const pageFirst = hint !== undefined && short.has(hint)
   const [fetched, countedAlready] = await Promise.all([preparedPage(db, source, walk).execute(values), pageFirst ? undefined : counted()])
   const more = fetched.length > size
   const total = byNumber && !more ? { count: (values._offset as number) + fetched.length, estimated: false } : (countedAlready ?? (await counted()))
   if (hint !== undefined) {
     if (more) short.delete(hint)
-    else {
-      // Bounded like every cache: the oldest entry goes first.
-      if (short.size >= 1000 && !short.has(hint)) short.delete(short.keys().next().value!)
-      short.set(hint, true)
-    }
+    else remember(short, hint, true)
   }
   // Each row keeps its _key and _id: the serializer writes only the fields of the item's schema.
   const rows = (more ? fetched.slice(0, size) : fetched) as unknown as (R & { _key: string; _id: number })[]
