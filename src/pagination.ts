@@ -14,7 +14,7 @@
 // estimate and `count_estimated` is true: an exact count of millions of rows would cost more than
 // the page itself. A page found by number that is not full gives the exact count itself.
 import { and, Column, count, getTableName, is, noopDecoder, SQL, sql, type SQLWrapper } from 'drizzle-orm'
-import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import { PgDialect, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import type { FastifyRequest } from 'fastify'
 import type { Db } from './db/index.js'
 import { rowsOf } from './db/queries.js'
@@ -208,12 +208,20 @@ interface Copy {
  * The page statement of one shape, in the index's order, each value given by `bind` (placeholders
  * to prepare it, bound parameters to run or explain it as it is): the filters by their names, the
  * cursor's position as `_key` and `_id`, `_limit` and `_offset`.
+ *
+ * The page's length is bound in an outer query around an inner one read to the longest page's
+ * length, a constant. A prepared statement whose LIMIT is a parameter is planned again on every
+ * run: PostgreSQL estimates an unknown limit as a tenth of the table, so the plan made for any
+ * limit costs more than each run's own and is never chosen, and planning cost a page about as much
+ * again as reading it. With a constant inner limit the plan made once is as cheap as each run's
+ * and is kept (test/listing.test.ts), and the outer LIMIT stops the inner scan after the page's own
+ * rows. The inner query's order is the page's: nothing between the two reorders rows.
  */
-function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (name: string) => SQLWrapper) {
+function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (name: string) => SQLWrapper, plain = false): SQL {
   const { table, newest } = source
   const at = sql`(${newest}, ${table.id})`
   const position = sql`(${bind('_key')}::timestamptz, ${bind('_id')}::bigint)`
-  const query = db
+  const inner = db
     .select(pageSelection(source).select as Record<string, PgColumn | SQL>)
     .from(table)
     .where(
@@ -227,9 +235,13 @@ function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (n
         ? [sql`${newest} asc nulls first`, sql`${table.id} asc nulls first`]
         : [sql`${newest} desc nulls last`, sql`${table.id} desc nulls last`])
     )
-    .limit(bind('_limit') as unknown as number)
-  return walk === 'offset' ? query.offset(bind('_offset') as unknown as number) : query
+    .limit((plain ? bind('_limit') : LONGEST_READ) as unknown as number)
+  const query = walk === 'offset' ? inner.offset(bind('_offset') as unknown as number) : inner
+  return plain ? query.getSQL() : sql`select * from (${query}) as page limit ${bind('_limit')}`
 }
+
+/** The inner query's limit: the longest page and the row that says another follows, written as a constant. */
+const LONGEST_READ = sql.raw(String(MAX_PAGE_SIZE + 1))
 
 /** Where a page starts, how long it is, and every value its statement binds, from the request's parameters. */
 function pageWalk(source: PageSource<unknown>, params: PageParams) {
@@ -249,6 +261,22 @@ function pageWalk(source: PageSource<unknown>, params: PageParams) {
 export function pageQuery(db: Db, source: PageSource<unknown>, params: PageParams) {
   const { walk, values } = pageWalk(source, params)
   return pageStatement(db, source, walk, (name) => sql.param(values[name]))
+}
+
+/** Writes a statement's text and parameters (the same for either driver). */
+const dialect = new PgDialect()
+
+/** A page query's text and parameters, as pageQuery binds them (the plan test prepares it). */
+export const pageQueryText = (db: Db, source: PageSource<unknown>, params: PageParams) => dialect.sqlToQuery(pageQuery(db, source, params))
+
+/**
+ * The same page as one plain statement, its length bound in its own LIMIT: bench/list.ts's raw
+ * baseline, the leanest statement of the page for a client that plans every query (pgbench's,
+ * with its values written in, plans faster than the prepared form around it).
+ */
+export function plainPageQueryText(db: Db, source: PageSource<unknown>, params: PageParams) {
+  const { walk, values } = pageWalk(source, params)
+  return dialect.sqlToQuery(pageStatement(db, source, walk, (name) => sql.param(values[name]), true))
 }
 
 /** A statement prepared once: run with its values, it gives what its mapper makes of the rows. */
@@ -335,19 +363,24 @@ function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared
   return preparedOnce(db, `page ${shape}`, () => {
     const query = pageStatement(db, source, walk, (name) => sql.placeholder(name))
     const { select, copies } = pageSelection(source)
-    return db._.session.prepareQuery(query.toSQL(), undefined, `page ${shape}`, true, rowMapper(select, copies)) as Prepared<Record<string, unknown>[]>
+    return db._.session.prepareQuery(dialect.sqlToQuery(query), undefined, `page ${shape}`, true, rowMapper(select, copies)) as Prepared<Record<string, unknown>[]>
   })
 }
 
 /** The rows a source's filters match (`where`, from whereOf): what a count counts. */
 const matching = (db: Db, source: PageSource<unknown>, where: SQL | undefined) => db.select({ one: sql`1` }).from(source.table).where(where)
 
-/** The exact count's statement of this shape: the matching rows, read up to `_cap`, counted. */
-function preparedCount(db: Db, source: PageSource<unknown>): Prepared<number> {
-  const shape = shapeOf(source, 'count')
+/**
+ * The exact count's statement of this shape: the matching rows, read up to `cap`, counted. The cap
+ * (the configured bound and one more) is written as a constant, for the reason the page's inner
+ * limit is (pageStatement): a LIMIT parameter would have the count planned again on every run.
+ */
+function preparedCount(db: Db, source: PageSource<unknown>, cap: number): Prepared<number> {
+  if (!Number.isSafeInteger(cap) || cap < 1) throw new Error(`count cap ${cap} is not a positive integer`)
+  const shape = `${shapeOf(source, 'count')} ${cap}`
   return preparedOnce(db, shape, () => {
     const capped = matching(db, source, whereOf(source, (f) => sql.placeholder(f.name)))
-      .limit(sql.placeholder('_cap') as unknown as number)
+      .limit(sql.raw(String(cap)) as unknown as number)
       .as('capped')
     const query = db.select({ n: count() }).from(capped)
     return db._.session.prepareQuery(query.toSQL(), undefined, shape, true, (rows: unknown[][]) => Number(rows[0][0])) as Prepared<number>
@@ -385,7 +418,7 @@ async function boundedCount(db: Db, source: PageSource<unknown>, key: string, va
   const known = mapOf(estimates, db)
   const hit = known.get(key)
   if (hit && hit.until > Date.now()) return { count: hit.count, estimated: true }
-  const n = await preparedCount(db, source).execute({ ...values, _cap: max + 1 })
+  const n = await preparedCount(db, source, max + 1).execute(values)
   if (n <= max) return { count: n, estimated: false }
   const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${matching(db, source, whereOf(source))}`)
   const plan = rows[0]?.['QUERY PLAN']
