@@ -371,16 +371,16 @@ function preparedPage(db: Db, source: PageSource<unknown>, walk: Walk): Prepared
 const matching = (db: Db, source: PageSource<unknown>, where: SQL | undefined) => db.select({ one: sql`1` }).from(source.table).where(where)
 
 /**
- * The exact count's statement of this shape: the matching rows, read up to `cap`, counted. The cap
- * (the configured bound and one more) is written as a constant, for the reason the page's inner
- * limit is (pageStatement): a LIMIT parameter would have the count planned again on every run.
+ * The exact count's statement of this shape: the matching rows, read up to `_cap`, counted. Its
+ * cap stays a parameter, so PostgreSQL plans each count for its values: a count reads up to the
+ * bound's worth of rows, its plan matters far more than the planning, and a plan made for any
+ * values (what a constant cap let PostgreSQL keep) read a selective filter's rows the slow way.
  */
-function preparedCount(db: Db, source: PageSource<unknown>, cap: number): Prepared<number> {
-  if (!Number.isSafeInteger(cap) || cap < 1) throw new Error(`count cap ${cap} is not a positive integer`)
-  const shape = `${shapeOf(source, 'count')} ${cap}`
+function preparedCount(db: Db, source: PageSource<unknown>): Prepared<number> {
+  const shape = shapeOf(source, 'count')
   return preparedOnce(db, shape, () => {
     const capped = matching(db, source, whereOf(source, (f) => sql.placeholder(f.name)))
-      .limit(sql.raw(String(cap)) as unknown as number)
+      .limit(sql.placeholder('_cap') as unknown as number)
       .as('capped')
     const query = db.select({ n: count() }).from(capped)
     return db._.session.prepareQuery(query.toSQL(), undefined, shape, true, (rows: unknown[][]) => Number(rows[0][0])) as Prepared<number>
@@ -418,7 +418,7 @@ async function boundedCount(db: Db, source: PageSource<unknown>, key: string, va
   const known = mapOf(estimates, db)
   const hit = known.get(key)
   if (hit && hit.until > Date.now()) return { count: hit.count, estimated: true }
-  const n = await preparedCount(db, source, max + 1).execute(values)
+  const n = await preparedCount(db, source).execute({ ...values, _cap: max + 1 })
   if (n <= max) return { count: n, estimated: false }
   const rows = await rowsOf<Record<string, unknown>>(db, sql`explain (format json) ${matching(db, source, whereOf(source))}`)
   const plan = rows[0]?.['QUERY PLAN']
