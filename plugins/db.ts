@@ -1,5 +1,5 @@
 // Opens the database (PostgreSQL or embedded PGlite), applies pending migrations and exposes
-// Drizzle as `app.db`, and the notification hub (one LISTEN connection for every channel of
+// Drizzle as `app.db` (and `app.lists`, where list routes read), and the notification hub (one LISTEN connection for every channel of
 // src/db/channels.ts) as `app.notifications`. Both are closed when the app closes.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -10,6 +10,8 @@ import { NotificationHub } from '../src/db/notify.js'
 declare module 'fastify' {
   interface FastifyInstance {
     db: Db
+    /** Where list routes read their pages (Database.lists). */
+    lists: Db
     database: Database
     notifications: NotificationHub
   }
@@ -27,6 +29,7 @@ async function dbPlugin(app: FastifyInstance, opts: DbPluginOptions) {
     dataDir: config.DATA_DIR,
     image: opts.pgliteImage,
     poolMax: config.DB_POOL_MAX,
+    listPoolMax: config.DB_LIST_POOL_MAX,
     timeoutMs: config.DB_TIMEOUT_MS,
     owner: SERVER_OWNER
   })
@@ -39,6 +42,7 @@ async function dbPlugin(app: FastifyInstance, opts: DbPluginOptions) {
   app.log.info({ database: database.kind }, 'database ready')
   app.decorate('database', database)
   app.decorate('db', database.db)
+  app.decorate('lists', database.lists)
   const notifications = new NotificationHub(database, database.db, app.log.child({ component: 'notifications' }))
   app.decorate('notifications', notifications)
   app.addHook('onClose', async () => {

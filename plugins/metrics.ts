@@ -196,6 +196,15 @@ async function metricsPlugin(app: FastifyInstance) {
       this.set({ driver: app.database.kind }, app.database.pg?.options.max ?? 1)
     }
   })
+  new Gauge({
+    name: 'vigil_db_list_pool_max_connections',
+    help: 'Most database connections the pool lists are read from opens (DB_LIST_POOL_MAX on postgres, 0 when lists share the main pool; 1 on the embedded pglite), by driver.',
+    labelNames: ['driver'] as const,
+    registers,
+    collect() {
+      this.set({ driver: app.database.kind }, app.database.kind === 'pglite' ? 1 : app.config.DB_LIST_POOL_MAX)
+    }
+  })
 
   // Both sides hashed: equal lengths for timingSafeEqual, and no timing that tells the length.
   const expected = sha256(token)

@@ -30,6 +30,8 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
   DATA_DIR: Type.String({ default: './data' }),
   DB_POOL_MAX: Int(10, 1),
+  /** Connections of the pool lists are read from (0: they share DB_POOL_MAX's pool). */
+  DB_LIST_POOL_MAX: Int(4, 0),
   /** How long a query may wait for the database before the request gets a 503. */
   DB_TIMEOUT_MS: Int(5000, 100),
   JWT_SECRET: Type.Optional(Type.String()),

@@ -13,7 +13,7 @@ import { auditList } from '../src/services/audit.js'
 import { eventList } from '../src/services/events.js'
 import { rfc3339 } from '../src/views.js'
 import { incidentList } from '../src/services/incidents.js'
-import { build, freshDatabaseUrl, inject, makeRoles, onPostgres, partitionDays } from './helper.js'
+import { build, eventually, freshDatabaseUrl, inject, makeRoles, onPostgres, partitionDays } from './helper.js'
 
 const SEVERITIES = ['Low', 'Medium', 'High', 'Critical']
 const TYPES = ['intrusion', 'malware', 'anomaly']
@@ -580,4 +580,39 @@ if (onPostgres) t.test('a database that writes times in another zone and style b
     url = page.next && new URL(page.next).pathname + new URL(page.next).search
   }
   t.same(seen, expected, 'a page of one at a time, a microsecond apart across midnight UTC: each once, in order')
+})
+
+// Lists are read from a pool of their own (DB_LIST_POOL_MAX): a page does not wait for the main
+// pool, which ingestion chunks and dashboards' statistics keep busy. Here the main pool's one
+// connection waits on a lock the test holds, and the list still answers.
+if (onPostgres) t.test('a list is answered while every connection of the main pool is busy', async (t) => {
+  const app = await build(t, { DB_POOL_MAX: 1, DB_LIST_POOL_MAX: 2 })
+  const { admin, analyst } = await makeRoles(app)
+  const posted = await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { source: 'fw-1', event_type: 'malware', severity: 'High' } })
+  t.equal(posted.status, 201)
+  const list = () => inject(app, { method: 'GET', url: '/api/alerts/', headers: analyst.auth })
+  // The analyst's user row, read to authenticate each request, is cached once the cache's
+  // subscription to user changes is confirmed: until then each request reads it on the main pool.
+  t.ok(await eventually(async () => (await list()).status === 200 && app.principals.get(analyst.user.id) !== undefined, 10_000), 'the analyst is authenticated from the cache')
+
+  const holder = postgres(app.config.DATABASE_URL!, { max: 1, onnotice: () => {} })
+  t.teardown(() => holder.end())
+  await holder`select pg_advisory_lock(727001)`
+  const blocked = app.db.execute(sql`select pg_advisory_lock(727001)`)
+  let settled = false
+  void blocked.then(() => (settled = true), () => (settled = true))
+  t.ok(await eventually(async () => {
+    const [row] = await holder`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'vigil' and wait_event_type = 'Lock'`
+    return row.n === 1
+  }, 10_000), "the main pool's only connection waits on the lock")
+
+  const page = await list()
+  t.equal(page.status, 200, 'the list answers meanwhile')
+  t.equal(page.body.count, 1)
+  t.equal(page.body.results[0].source, 'fw-1')
+  t.equal(settled, false, 'while the main pool is still held')
+
+  await holder`select pg_advisory_unlock(727001)`
+  await blocked
+  await app.db.execute(sql`select pg_advisory_unlock(727001)`)
 })

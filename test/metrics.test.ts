@@ -154,6 +154,8 @@ t.test('a scrape with the token', async (t) => {
     const pool = s.family('vigil_db_pool_max_connections')!.metrics
     t.same(pool.map((m) => m.labels), [{ driver: app.database.kind }])
     t.equal(Number(pool[0].value), onPostgres ? app.config.DB_POOL_MAX : 1, onPostgres ? 'DB_POOL_MAX' : 'one embedded session')
+    const lists = s.family('vigil_db_list_pool_max_connections')!.metrics
+    t.equal(Number(lists[0].value), onPostgres ? app.config.DB_LIST_POOL_MAX : 1, onPostgres ? 'DB_LIST_POOL_MAX' : 'the same embedded session')
   })
 
   t.test('request counters move with traffic, by route pattern and status', async (t) => {

@@ -71,7 +71,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: AlertQuery,
       response: { 200: Page(AlertOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listAlerts(app.db, filtersOf(request, request.query), request)
+    handler: (request) => listAlerts(app.lists, filtersOf(request, request.query), request)
   })
 
   app.post('/', {
@@ -274,7 +274,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object(PageQuery),
       response: { 200: Page(HistoryOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listHistory(app.db, request.params.id, request.query, request)
+    handler: (request) => listHistory(app.lists, request.params.id, request.query, request)
   })
 
   app.get('/:id/events', {
@@ -287,7 +287,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object(PageQuery),
       response: { 200: Page(EventOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listAlertEvents(app.db, request.params.id, request.query, request)
+    handler: (request) => listAlertEvents(app.lists, request.params.id, request.query, request)
   })
 
   app.get('/:id/comments', {
@@ -300,7 +300,7 @@ const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object(PageQuery),
       response: { 200: Page(CommentOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listComments(app.db, request.params.id, request.query, request)
+    handler: (request) => listComments(app.lists, request.params.id, request.query, request)
   })
 
   app.post('/:id/comments', {

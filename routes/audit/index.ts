@@ -16,7 +16,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: AuditQuery,
       response: { 200: Page(AuditOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listAudit(app.db, request.query, request)
+    handler: (request) => listAudit(app.lists, request.query, request)
   })
 }
 

@@ -27,7 +27,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: EventQuery,
       response: { 200: Page(EventOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listEvents(app.db, request.query, request)
+    handler: (request) => listEvents(app.lists, request.query, request)
   })
 
   app.post('/', {

@@ -46,7 +46,7 @@ const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: IncidentQuery,
       response: { 200: Page(IncidentOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listIncidents(app.db, request.query, request)
+    handler: (request) => listIncidents(app.lists, request.query, request)
   })
 
   app.post('/', {

@@ -37,7 +37,7 @@ const ingestKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: IngestKeyQuery,
       response: { 200: Page(IngestKeyOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listIngestKeys(app.db, request.query, request)
+    handler: (request) => listIngestKeys(app.lists, request.query, request)
   })
 
   app.get('/:id', {

@@ -75,7 +75,7 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: ModelQuery,
       response: { 200: Page(ModelOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listModels(app.db, request.query, request)
+    handler: (request) => listModels(app.lists, request.query, request)
   })
 
   app.post('/', {

@@ -60,7 +60,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: SuppressionQuery,
       response: { 200: Page(SuppressionOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listSuppressions(app.db, request.query, request)
+    handler: (request) => listSuppressions(app.lists, request.query, request)
   })
 
   app.post('/', {

@@ -34,7 +34,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: UserQuery,
       response: { 200: Page(UserOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listUsers(app.db, request.query, request)
+    handler: (request) => listUsers(app.lists, request.query, request)
   })
 
   app.post('/', {

@@ -46,7 +46,7 @@ const viewRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: ViewQuery,
       response: { 200: Page(ViewOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listViews(app.db, viewerOf(request), request.query, request)
+    handler: (request) => listViews(app.lists, viewerOf(request), request.query, request)
   })
 
   app.post('/', {

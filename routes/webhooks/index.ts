@@ -58,7 +58,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: WebhookQuery,
       response: { 200: Page(WebhookOut), ...errors(400, 401, 403, 404) }
     },
-    handler: (request) => listWebhooks(app.db, request.query, request)
+    handler: (request) => listWebhooks(app.lists, request.query, request)
   })
 
   app.post('/', {
@@ -159,7 +159,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: DeliveryQuery,
       response: { 200: Page(DeliveryOut), ...errors(400, 401, 403, { 404: 'No such webhook, or no such page' }) }
     },
-    handler: (request) => listDeliveries(app.db, request.params.id, request.query, request)
+    handler: (request) => listDeliveries(app.lists, request.params.id, request.query, request)
   })
 
   app.post('/:id/deliveries/:delivery_id/redeliver', {

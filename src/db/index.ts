@@ -24,6 +24,14 @@ export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'drizzle')
 
 export interface Database {
   db: Db
+  /**
+   * Where lists are read (src/pagination.ts): on PostgreSQL a small pool of its own, so a list's
+   * statement never waits behind an ingestion chunk or a dashboard's statistics on a busy
+   * connection, and the lists' short statements share round trips (postgres.js pipelines the
+   * statements of one connection; each connection's statements cost a system call to write and
+   * to read, and a backend woken for each). On PGlite the one session, as `db`.
+   */
+  lists: Db
   kind: 'postgres' | 'pglite'
   /** The postgres.js client, for the ingestion hot path (COPY); undefined on PGlite. */
   pg?: postgres.Sql
@@ -65,6 +73,8 @@ export interface DatabaseOptions {
    */
   image?: Blob
   poolMax?: number
+  /** Connections of the lists' pool (Database.lists); 0: lists use the main pool. */
+  listPoolMax?: number
   /** Bounds on connecting and on each statement, so a dead database gives errors, not hangs. */
   timeoutMs?: number
   /**
@@ -123,23 +133,28 @@ async function openPostgres(given: string, opts: DatabaseOptions): Promise<Datab
   const timeoutMs = opts.timeoutMs ?? 5000
   const connectTimeout = Math.max(1, Math.ceil(timeoutMs / 1000))
   const listeners = new Set<Listener>()
-  const pg = postgres(url, {
-    path,
-    max: opts.poolMax ?? 10,
-    connect_timeout: connectTimeout,
-    idle_timeout: 30,
-    // postgres.js waits longer before each reconnect while connections keep failing, up to 20 s,
-    // counted across the pool: after an outage of a few seconds, queries queued on a connection
-    // waited out that pause with the database long back (recovery took up to 20 s). A connection
-    // is attempted only when a query needs one and each attempt fails at once, so a short pause
-    // is enough.
-    backoff: reconnectPause,
-    onnotice: () => {},
-    connection: { statement_timeout: timeoutMs * 6, application_name: 'vigil', ...TEXT_OF_TIMES }
-  })
+  const pool = (max: number, applicationName: string) =>
+    postgres(url, {
+      path,
+      max,
+      connect_timeout: connectTimeout,
+      idle_timeout: 30,
+      // postgres.js waits longer before each reconnect while connections keep failing, up to 20 s,
+      // counted across the pool: after an outage of a few seconds, queries queued on a connection
+      // waited out that pause with the database long back (recovery took up to 20 s). A connection
+      // is attempted only when a query needs one and each attempt fails at once, so a short pause
+      // is enough.
+      backoff: reconnectPause,
+      onnotice: () => {},
+      connection: { statement_timeout: timeoutMs * 6, application_name: applicationName, ...TEXT_OF_TIMES }
+    })
+  const pg = pool(opts.poolMax ?? 10, 'vigil')
+  const listPoolMax = opts.listPoolMax ?? 4
+  const listPg = listPoolMax > 0 ? pool(listPoolMax, 'vigil-lists') : undefined
   const pdb = drizzlePostgres(pg, { schema })
   return {
     db: pdb as unknown as Db,
+    lists: (listPg ? drizzlePostgres(listPg, { schema }) : pdb) as unknown as Db,
     kind: 'postgres',
     pg,
     openListener(events) {
@@ -149,21 +164,22 @@ async function openPostgres(given: string, opts: DatabaseOptions): Promise<Datab
     },
     ping: (ms) => withTimeout(pg`select 1`.then(() => undefined), ms, 'database ping'),
     async migrate() {
-      // An advisory lock, held on a reserved connection while the migrator runs on the pool,
-      // keeps two instances starting together from migrating at once.
-      const lockConn = await pg.reserve()
+      // An advisory lock, held on a connection of its own while the migrator runs on the pool,
+      // keeps two instances starting together from migrating at once. Not one of the pool's: with
+      // DB_POOL_MAX=1 the migrator would wait for the connection holding the lock for it.
+      const lockConn = pool(1, 'vigil-migrate')
       try {
         await lockConn`select pg_advisory_lock(727274)`
         await migratePostgres(pdb, { migrationsFolder: MIGRATIONS_DIR })
         await makeEventPartitions(pdb as unknown as Db)
       } finally {
         await lockConn`select pg_advisory_unlock(727274)`.catch(() => {})
-        lockConn.release()
+        await lockConn.end({ timeout: POOL_END_S })
       }
     },
     async close() {
       await Promise.all([...listeners].map((listener) => listener.close()))
-      await pg.end({ timeout: POOL_END_S })
+      await Promise.all([pg.end({ timeout: POOL_END_S }), listPg?.end({ timeout: POOL_END_S })])
     }
   }
 }
@@ -234,6 +250,7 @@ async function openPglite(dataDir: string, image: Blob | undefined, owner: strin
   const db = drizzlePglite(client, { schema }) as unknown as Db
   return {
     db,
+    lists: db,
     kind: 'pglite',
     // The database lives in this process: the listener is never lost.
     openListener(events) {
