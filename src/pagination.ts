@@ -205,23 +205,15 @@ interface Copy {
 }
 
 /**
- * The page statement of one shape, in the index's order, each value given by `bind` (placeholders
- * to prepare it, bound parameters to run or explain it as it is): the filters by their names, the
- * cursor's position as `_key` and `_id`, `_limit` and `_offset`.
- *
- * The page's length is bound in an outer query around an inner one read to the longest page's
- * length, a constant. A prepared statement whose LIMIT is a parameter is planned again on every
- * run: PostgreSQL estimates an unknown limit as a tenth of the table, so the plan made for any
- * limit costs more than each run's own and is never chosen, and planning cost a page about as much
- * again as reading it. With a constant inner limit the plan made once is as cheap as each run's
- * and is kept (test/listing.test.ts), and the outer LIMIT stops the inner scan after the page's own
- * rows. The inner query's order is the page's: nothing between the two reorders rows.
+ * The page's rows of one shape, in the index's order, read up to `limit`, each value given by
+ * `bind` (placeholders to prepare it, bound parameters to run or explain it as it is): the filters
+ * by their names, the cursor's position as `_key` and `_id`, and `_offset`.
  */
-function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (name: string) => SQLWrapper, plain = false): SQL {
+function pageRows(db: Db, source: PageSource<unknown>, walk: Walk, bind: (name: string) => SQLWrapper, limit: SQLWrapper): SQL {
   const { table, newest } = source
   const at = sql`(${newest}, ${table.id})`
   const position = sql`(${bind('_key')}::timestamptz, ${bind('_id')}::bigint)`
-  const inner = db
+  const query = db
     .select(pageSelection(source).select as Record<string, PgColumn | SQL>)
     .from(table)
     .where(
@@ -235,10 +227,22 @@ function pageStatement(db: Db, source: PageSource<unknown>, walk: Walk, bind: (n
         ? [sql`${newest} asc nulls first`, sql`${table.id} asc nulls first`]
         : [sql`${newest} desc nulls last`, sql`${table.id} desc nulls last`])
     )
-    .limit((plain ? bind('_limit') : LONGEST_READ) as unknown as number)
-  const query = walk === 'offset' ? inner.offset(bind('_offset') as unknown as number) : inner
-  return plain ? query.getSQL() : sql`select * from (${query}) as page limit ${bind('_limit')}`
+    .limit(limit as unknown as number)
+  return (walk === 'offset' ? query.offset(bind('_offset') as unknown as number) : query).getSQL()
 }
+
+/**
+ * The page statement of one shape, as Vigil prepares it: the page's rows read to the longest
+ * page's length, a constant, and cut to `_limit` by an outer query. A prepared statement whose
+ * LIMIT is a parameter is planned again on every run: PostgreSQL estimates an unknown limit as a
+ * tenth of the table, so the plan made for any limit costs more than each run's own and is never
+ * chosen, and planning cost a page about as much again as reading it. With a constant inner limit
+ * the plan made once is as cheap as each run's and is kept (test/listing.test.ts), and the outer
+ * LIMIT stops the inner scan after the page's own rows. The inner query's order is the page's:
+ * nothing between the two reorders rows.
+ */
+const pageStatement = (db: Db, source: PageSource<unknown>, walk: Walk, bind: (name: string) => SQLWrapper): SQL =>
+  sql`select * from (${pageRows(db, source, walk, bind, LONGEST_READ)}) as page limit ${bind('_limit')}`
 
 /** The inner query's limit: the longest page and the row that says another follows, written as a constant. */
 const LONGEST_READ = sql.raw(String(MAX_PAGE_SIZE + 1))
@@ -276,7 +280,8 @@ export const pageQueryText = (db: Db, source: PageSource<unknown>, params: PageP
  */
 export function plainPageQueryText(db: Db, source: PageSource<unknown>, params: PageParams) {
   const { walk, values } = pageWalk(source, params)
-  return dialect.sqlToQuery(pageStatement(db, source, walk, (name) => sql.param(values[name]), true))
+  const bind = (name: string) => sql.param(values[name])
+  return dialect.sqlToQuery(pageRows(db, source, walk, bind, bind('_limit')))
 }
 
 /** A statement prepared once: run with its values, it gives what its mapper makes of the rows. */
