@@ -7,15 +7,17 @@
 //   - GET /api/alerts/stats/                   the dashboard counts (the alerts spread over the last
 //                                              24 hours first, the closed hours counted)
 //   - GET /api/alerts/?source=host-7&severity=Critical  a list within the exact-count bound
-// each with wrk against Vigil and, beside it, pgbench at 16 clients running the raw SQL: for a list,
-// Vigil's own page (same filters, order, index, limit) as one plain statement, selecting the
-// table's columns as stored (Vigil's selects the columns its items show, under their API names,
-// and wraps the page to keep one plan for its prepared statement, src/pagination.ts; written out
-// with its values, as pgbench sends it, the plain statement is the faster one); for stats, both
-// statements Vigil runs, captured as it sends them. Prints requests/s, p50 and p99 of both sides,
-// the CPU each side cost per request (Vigil's process and its PostgreSQL backends; the raw
-// query's backends), and the ratio; the targets are >= 0.3 of the raw throughput, the deep page's p50 within 1.5 x
-// the first page's, and the lists' p99 <= 20 ms. Needs wrk and pgbench on PATH or in /usr/lib/postgresql/*/bin. Not part of npm test.
+// each with wrk against Vigil and, beside it, pgbench at 16 clients running the raw SQL, the two
+// taking turns in rounds: for a list, Vigil's own page (same filters, order, index, limit) as one
+// plain statement, selecting the table's columns as stored (Vigil's selects the columns its items
+// show, under their API names, and wraps the page to keep one plan for its prepared statement,
+// src/pagination.ts; written out with its values, as pgbench sends it, the plain statement is the
+// faster one); for stats, both statements Vigil runs, captured as it sends them. Prints requests/s,
+// p50 and p99 of both sides, the CPU each side cost per request (Vigil's process and its
+// PostgreSQL backends; the raw query's backends), the ratio over all rounds and each round's; the
+// targets are >= 0.3 of the raw throughput, the deep page's p50 within 1.5 x the first page's, and
+// the lists' p99 <= 20 ms. Needs wrk and pgbench on PATH or in /usr/lib/postgresql/*/bin. Not
+// part of npm test.
 //
 // Each side first runs the same load for BENCH_WARMUP seconds, unmeasured: Vigil's JIT reaches its
 // steady state over its first seconds of load (a cold first run read a quarter lower), and both
@@ -24,11 +26,12 @@
 // else over TCP.
 //
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_EVENTS
-// (1000000), BENCH_SECONDS (10 per side and query), BENCH_WARMUP (5), BENCH_SOCKET_DIR (the local
-// server's socket directory, /var/run/postgresql; "none" for TCP), BENCH_CONNECTIONS (16), BENCH_NODE_ARGS (extra
-// node options for Vigil, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_ONLY
-// (run only the requests whose name contains this), BENCH_WORKERS (Vigil's WORKERS, 1),
-// BENCH_VIGIL_ENV (extra Vigil settings, e.g. "DB_POOL_MAX=4").
+// (1000000), BENCH_SECONDS (5 per side, query and round), BENCH_ROUNDS (3), BENCH_WARMUP (5),
+// BENCH_SOCKET_DIR (the local server's socket directory, /var/run/postgresql; "none" for TCP),
+// BENCH_CONNECTIONS (16), BENCH_NODE_ARGS (extra node options for Vigil, e.g. "--cpu-prof
+// --cpu-prof-dir=/tmp/prof" to profile it), BENCH_ONLY (run only the requests whose name contains
+// this), BENCH_WORKERS (Vigil's WORKERS, 1), BENCH_VIGIL_ENV (extra Vigil settings, e.g.
+// "DB_POOL_MAX=4").
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -51,7 +54,8 @@ import { extraVigilEnv, startVigil } from './server.js'
 const env = process.env
 const BASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const EVENTS = Number(env.BENCH_EVENTS ?? 1_000_000)
-const SECONDS = Number(env.BENCH_SECONDS ?? 10)
+const SECONDS = Number(env.BENCH_SECONDS ?? 5)
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3)
 const WARMUP = Number(env.BENCH_WARMUP ?? 5)
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16)
 // Vigil's WORKERS: one server process by default. On our 2-core machines, shared with PostgreSQL
@@ -80,32 +84,72 @@ interface Side {
   rps: number
   p50: number
   p99: number
+  /** Every request's latency: how many took each number of µs (what p50 and p99 are read from). */
+  latency: Map<number, number>
   /** CPU per request (µs): of the Vigil process (0 for the raw side) and of the scratch database's backends. */
   node?: number
   pg?: number
 }
 
-/** wrk's "50%   1.23ms" style durations, in milliseconds. */
-function ms(text: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(text)
-  if (!m) throw new Error(`unreadable duration ${text}`)
-  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
+/** The latency (ms) that `p` percent of a histogram's requests took at most. */
+function percentile(latency: Map<number, number>, p: number): number {
+  const sorted = [...latency].sort(([a], [b]) => a - b)
+  const total = sorted.reduce((n, [, count]) => n + count, 0)
+  let seen = 0
+  for (const [us, count] of sorted) {
+    seen += count
+    if (seen >= (p / 100) * total) return us / 1000
+  }
+  return 0
+}
+
+/** A side's throughput and latency histogram, with its p50 and p99. */
+function side(rps: number, latency: Map<number, number>): Side {
+  return { rps, latency, p50: percentile(latency, 50), p99: percentile(latency, 99) }
 }
 
 const execFileAsync = promisify(execFile)
 
+// wrk prints its latency histogram when done (each latency in µs that some request took, and how
+// many did), so rounds can be merged into one histogram rather than their percentiles averaged.
+const WRK_HISTOGRAM = `done = function(summary, latency, requests)
+  for i = 1, #latency do
+    local us, count = latency(i)
+    io.write(string.format("latency %d %d\\n", us, count))
+  end
+end
+`
+
 async function runWrk(url: string, token: string, seconds = SECONDS): Promise<Side> {
-  const { stdout: out } = await execFileAsync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `authorization: Bearer ${token}`, url], {
-    encoding: 'utf8'
-  })
-  if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out}`)
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1])
-  const p50 = ms(/^\s+50%\s+(\S+)/m.exec(out)![1])
-  const p99 = ms(/^\s+99%\s+(\S+)/m.exec(out)![1])
-  return { rps, p50, p99 }
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-list-'))
+  try {
+    const script = join(dir, 'histogram.lua')
+    writeFileSync(script, WRK_HISTOGRAM)
+    const { stdout: out } = await execFileAsync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', script, '-H', `authorization: Bearer ${token}`, url], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024
+    })
+    if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out.slice(0, 2000)}`)
+    const latency = new Map<number, number>()
+    for (const [, us, count] of out.matchAll(/^latency (\d+) (\d+)$/gm)) latency.set(Number(us), Number(count))
+    return side(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), latency)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+/**
+ * A side over its rounds: the mean throughput (the rounds are equally long), the CPU per request
+ * over all their requests, and p50 and p99 of all their requests' latencies.
+ */
+function overRounds(rounds: Side[]): Side {
+  const sum = (pick: (s: Side) => number) => rounds.reduce((total, s) => total + pick(s), 0)
+  const requests = sum((s) => s.rps)
+  const perRequest = (pick: (s: Side) => number | undefined) => sum((s) => (pick(s) ?? 0) * s.rps) / requests
+  const latency = new Map<number, number>()
+  for (const r of rounds) for (const [us, count] of r.latency) latency.set(us, (latency.get(us) ?? 0) + count)
+  return { ...side(requests / rounds.length, latency), node: perRequest((s) => s.node), pg: perRequest((s) => s.pg) }
+}
 
 async function runPgbench(dbUrl: string, sqlText: string, seconds = SECONDS): Promise<Side> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-list-'))
@@ -120,15 +164,15 @@ async function runPgbench(dbUrl: string, sqlText: string, seconds = SECONDS): Pr
       { encoding: 'utf8', cwd: dir }
     )
     const rps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)![1])
-    const latencies: number[] = []
+    // pgbench's per-transaction log: the third field is the latency in µs.
+    const latency = new Map<number, number>()
     for (const f of readdirSync(dir).filter((f) => f.startsWith('log'))) {
       for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
         const fields = line.split(' ')
-        if (fields.length >= 3) latencies.push(Number(fields[2]) / 1000)
+        if (fields.length >= 3) latency.set(Number(fields[2]), (latency.get(Number(fields[2])) ?? 0) + 1)
       }
     }
-    latencies.sort((a, b) => a - b)
-    return { rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+    return side(rps, latency)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -228,24 +272,33 @@ async function main() {
       const requests = side.rps * SECONDS
       return { ...side, node: (cpu.vigil * 1e6) / requests, pg: (cpu.pg * 1e6) / requests }
     }
-    const rows: { name: string; vigil: Side; raw: Side }[] = []
+    const rows: { name: string; vigil: Side; raw: Side; ratios: number[] }[] = []
     for (const c of cases.filter((c) => !env.BENCH_ONLY || c.name.includes(env.BENCH_ONLY))) {
-      log(`${c.name}: wrk ${WARMUP} + ${SECONDS} s, then pgbench ${WARMUP} + ${SECONDS} s`)
-      if (WARMUP > 0) await runWrk(vigil.url + c.path, access, WARMUP)
-      const vigilSide = await withCpu(() => runWrk(vigil.url + c.path, access))
-      if (WARMUP > 0) await runPgbench(dbUrl, c.sql, WARMUP)
-      const rawSide = await withCpu(() => runPgbench(dbUrl, c.sql))
-      rows.push({ name: c.name, vigil: vigilSide, raw: rawSide })
+      log(`${c.name}: wrk and pgbench ${WARMUP} s each unmeasured, then ${ROUNDS} rounds of wrk ${SECONDS} s and pgbench ${SECONDS} s`)
+      if (WARMUP > 0) {
+        await runWrk(vigil.url + c.path, access, WARMUP)
+        await runPgbench(dbUrl, c.sql, WARMUP)
+      }
+      // In rounds, the two sides taking turns: this machine's speed drifts over a run (other
+      // machines share its host), and a ratio of two sides measured seconds apart drifts less than
+      // one of two sides measured a minute apart.
+      const vigilRounds: Side[] = []
+      const rawRounds: Side[] = []
+      for (let round = 0; round < ROUNDS; round++) {
+        vigilRounds.push(await withCpu(() => runWrk(vigil.url + c.path, access)))
+        rawRounds.push(await withCpu(() => runPgbench(dbUrl, c.sql)))
+      }
+      rows.push({ name: c.name, vigil: overRounds(vigilRounds), raw: overRounds(rawRounds), ratios: vigilRounds.map((v, i) => v.rps / rawRounds[i].rps) })
     }
 
     const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2))
-    console.log(`\n${events} events, ${alerts} alerts; ${CONNECTIONS} connections, ${SECONDS} s a side, Vigil WORKERS=${WORKERS}, ${socketDir ? `both through ${socketDir}` : 'both over TCP'} (PostgreSQL 15, wrk and pgbench)`)
-    console.log('| request | Vigil req/s | p50 ms | p99 ms | CPU µs/req: node | pg | raw SQL tx/s | p50 ms | p99 ms | CPU µs/tx: pg | ratio |')
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+    console.log(`\n${events} events, ${alerts} alerts; ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s a side, Vigil WORKERS=${WORKERS}, ${socketDir ? `both through ${socketDir}` : 'both over TCP'} (PostgreSQL 15, wrk and pgbench)`)
+    console.log('| request | Vigil req/s | p50 ms | p99 ms | CPU µs/req: node | pg | raw SQL tx/s | p50 ms | p99 ms | CPU µs/tx: pg | ratio | rounds |')
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|')
     const us = (n: number | undefined) => (n === undefined ? '' : n.toFixed(0))
     for (const r of rows) {
       console.log(`| ${r.name} | ${f(r.vigil.rps)} | ${f(r.vigil.p50)} | ${f(r.vigil.p99)} | ${us(r.vigil.node)} | ${us(r.vigil.pg)} | ` +
-        `${f(r.raw.rps)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${us(r.raw.pg)} | ${(r.vigil.rps / r.raw.rps).toFixed(2)} |`)
+        `${f(r.raw.rps)} | ${f(r.raw.p50)} | ${f(r.raw.p99)} | ${us(r.raw.pg)} | ${(r.vigil.rps / r.raw.rps).toFixed(2)} | ${r.ratios.map((x) => x.toFixed(2)).join(' ')} |`)
     }
     if (rows.length < cases.length) return
     const lists = rows.slice(0, 3)
