@@ -118,6 +118,13 @@ t.test('stats are exact whether hours are counted or not, and right after a chan
   await countAll(app)
   for (const [from, until, filter, what] of ranges) await check(t, app, admin, from, until, filter, `${what}, counted again`)
 
+  // An alert inserted into a counted hour (as a restore or a hand-made row would): exact at once.
+  const low = await inject(app, { method: 'POST', url: '/api/events/', headers: admin.auth, payload: { source: SOURCES[0], event_type: 'intrusion', severity: 'Low' } })
+  t.equal(low.status, 201)
+  await app.db.execute(sql`insert into alerts (event_id, event_timestamp, severity, event_type, source, created_at)
+                           select id, "timestamp", 'Critical', event_type, source, now() - interval '4 hours' from events where id = ${low.body.id}`)
+  for (const [from, until, filter, what] of ranges) await check(t, app, admin, from, until, filter, `${what}, after an insert into a counted hour`)
+
   // The counts are what the stats read for those hours (not the alerts).
   await app.db.execute(sql`update alert_hours set n = n + 1000 where ctid = (select ctid from alert_hours order by hour desc limit 1)`)
   const res = await inject(app, { method: 'GET', url: `/api/alerts/stats/?${new URLSearchParams({ created_after: day, created_before: to })}`, headers: admin.auth })
