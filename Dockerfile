@@ -40,4 +40,4 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
 # The compiled server with package.json's config.node_flags, as `npm start` runs it (without npm,
 # so the signal reaches node).
-CMD ["node", "--max-semi-space-size=32", "--max-old-space-size=256", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=32", "--max-old-space-size=256", "--no-allocation-site-pretenuring", "dist/src/server.js"]
