@@ -91,21 +91,24 @@ interface Side {
   pg?: number
 }
 
-/** The latency (ms) that `p` percent of a histogram's requests took at most. */
-function percentile(latency: Map<number, number>, p: number): number {
-  const sorted = [...latency].sort(([a], [b]) => a - b)
-  const total = sorted.reduce((n, [, count]) => n + count, 0)
-  let seen = 0
-  for (const [us, count] of sorted) {
-    seen += count
-    if (seen >= (p / 100) * total) return us / 1000
-  }
-  return 0
+/** Counts `count` more requests that took `us` µs. */
+function add(latency: Map<number, number>, us: number, count: number): void {
+  latency.set(us, (latency.get(us) ?? 0) + count)
 }
 
-/** A side's throughput and latency histogram, with its p50 and p99. */
+/** A side's throughput and latency histogram, with its p50 and p99 (ms) read in one pass. */
 function side(rps: number, latency: Map<number, number>): Side {
-  return { rps, latency, p50: percentile(latency, 50), p99: percentile(latency, 99) }
+  const sorted = [...latency].sort(([a], [b]) => a - b)
+  const total = sorted.reduce((n, [, count]) => n + count, 0)
+  const at = (p: number) => {
+    let seen = 0
+    for (const [us, count] of sorted) {
+      seen += count
+      if (seen >= (p / 100) * total) return us / 1000
+    }
+    return 0
+  }
+  return { rps, latency, p50: at(50), p99: at(99) }
 }
 
 const execFileAsync = promisify(execFile)
@@ -120,22 +123,16 @@ const WRK_HISTOGRAM = `done = function(summary, latency, requests)
 end
 `
 
-async function runWrk(url: string, token: string, seconds = SECONDS): Promise<Side> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-list-'))
-  try {
-    const script = join(dir, 'histogram.lua')
-    writeFileSync(script, WRK_HISTOGRAM)
-    const { stdout: out } = await execFileAsync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', script, '-H', `authorization: Bearer ${token}`, url], {
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024
-    })
-    if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out.slice(0, 2000)}`)
-    const latency = new Map<number, number>()
-    for (const [, us, count] of out.matchAll(/^latency (\d+) (\d+)$/gm)) latency.set(Number(us), Number(count))
-    return side(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), latency)
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+/** wrk at `url`, reporting its histogram through `script` (WRK_HISTOGRAM, written once per run). */
+async function runWrk(url: string, token: string, script: string, seconds = SECONDS): Promise<Side> {
+  const { stdout: out } = await execFileAsync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', script, '-H', `authorization: Bearer ${token}`, url], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024
+  })
+  if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error answers:\n${out.slice(0, 2000)}`)
+  const latency = new Map<number, number>()
+  for (const [, us, count] of out.matchAll(/^latency (\d+) (\d+)$/gm)) add(latency, Number(us), Number(count))
+  return side(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), latency)
 }
 
 /**
@@ -147,7 +144,7 @@ function overRounds(rounds: Side[]): Side {
   const requests = sum((s) => s.rps)
   const perRequest = (pick: (s: Side) => number | undefined) => sum((s) => (pick(s) ?? 0) * s.rps) / requests
   const latency = new Map<number, number>()
-  for (const r of rounds) for (const [us, count] of r.latency) latency.set(us, (latency.get(us) ?? 0) + count)
+  for (const r of rounds) for (const [us, count] of r.latency) add(latency, us, count)
   return { ...side(requests / rounds.length, latency), node: perRequest((s) => s.node), pg: perRequest((s) => s.pg) }
 }
 
@@ -169,7 +166,7 @@ async function runPgbench(dbUrl: string, sqlText: string, seconds = SECONDS): Pr
     for (const f of readdirSync(dir).filter((f) => f.startsWith('log'))) {
       for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
         const fields = line.split(' ')
-        if (fields.length >= 3) latency.set(Number(fields[2]), (latency.get(Number(fields[2])) ?? 0) + 1)
+        if (fields.length >= 3) add(latency, Number(fields[2]), 1)
       }
     }
     return side(rps, latency)
@@ -191,6 +188,9 @@ const inline = (q: { query: string; params: unknown[] }) =>
 const socketDir = localSocketDir(BASE_URL)
 
 async function main() {
+  const scriptDir = mkdtempSync(join(tmpdir(), 'vigil-bench-list-'))
+  const wrkScript = join(scriptDir, 'histogram.lua')
+  writeFileSync(wrkScript, WRK_HISTOGRAM)
   const scratch = await scratchDatabase(BASE_URL, 'vigil_bench_list')
   const { dbUrl } = scratch
   const password = randomBytes(18).toString('base64url')
@@ -276,7 +276,7 @@ async function main() {
     for (const c of cases.filter((c) => !env.BENCH_ONLY || c.name.includes(env.BENCH_ONLY))) {
       log(`${c.name}: wrk and pgbench ${WARMUP} s each unmeasured, then ${ROUNDS} rounds of wrk ${SECONDS} s and pgbench ${SECONDS} s`)
       if (WARMUP > 0) {
-        await runWrk(vigil.url + c.path, access, WARMUP)
+        await runWrk(vigil.url + c.path, access, wrkScript, WARMUP)
         await runPgbench(dbUrl, c.sql, WARMUP)
       }
       // In rounds, the two sides taking turns: this machine's speed drifts over a run (other
@@ -285,7 +285,7 @@ async function main() {
       const vigilRounds: Side[] = []
       const rawRounds: Side[] = []
       for (let round = 0; round < ROUNDS; round++) {
-        vigilRounds.push(await withCpu(() => runWrk(vigil.url + c.path, access)))
+        vigilRounds.push(await withCpu(() => runWrk(vigil.url + c.path, access, wrkScript)))
         rawRounds.push(await withCpu(() => runPgbench(dbUrl, c.sql)))
       }
       rows.push({ name: c.name, vigil: overRounds(vigilRounds), raw: overRounds(rawRounds), ratios: vigilRounds.map((v, i) => v.rps / rawRounds[i].rps) })
@@ -311,6 +311,7 @@ async function main() {
     await client.end()
     await vigil.stop()
     await scratch.drop()
+    rmSync(scriptDir, { recursive: true, force: true })
   }
 }
 

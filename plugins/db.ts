@@ -1,6 +1,7 @@
 // Opens the database (PostgreSQL or embedded PGlite), applies pending migrations and exposes
-// Drizzle as `app.db` (and `app.lists`, where list routes read), and the notification hub (one LISTEN connection for every channel of
-// src/db/channels.ts) as `app.notifications`. Both are closed when the app closes.
+// Drizzle as `app.db` (and `app.lists`, where list routes read), and the notification hub (one
+// LISTEN connection for every channel of src/db/channels.ts) as `app.notifications`. Both are
+// closed when the app closes.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { SERVER_OWNER } from '../src/db/data-dir-lock.js'
